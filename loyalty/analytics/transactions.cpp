@@ -1,0 +1,329 @@
+#include "loyalty/transactions.hpp"
+
+#include <array>
+#include <charconv>
+
+#include "loyalty/clock.hpp"
+
+namespace loyalty::analytics {
+
+Index Dictionary::intern(std::string_view name) {
+    if (const auto found = indices_.find(name); found != indices_.end()) return found->second;
+    const auto index = static_cast<Index>(names_.size());
+    names_.emplace_back(name);
+    indices_.emplace(names_.back(), index);
+    return index;
+}
+
+Index Dictionary::find(std::string_view name) const {
+    const auto found = indices_.find(name);
+    return found == indices_.end() ? no_index : found->second;
+}
+
+std::optional<DayNumber> parse_day(std::string_view iso_date) {
+    // Only the date form: a timestamp in a date column is more likely a wrong column.
+    if (iso_date.size() != 10) return std::nullopt;
+    const auto timestamp = parse_timestamp(iso_date);
+    if (!timestamp) return std::nullopt;
+    return static_cast<DayNumber>(day_number(*timestamp));
+}
+
+std::string format_day(DayNumber day) { return format_date(Timestamp{day} * seconds_per_day); }
+
+std::string format_cents(std::int64_t cents) {
+    const bool negative = cents < 0;
+    // Unsigned so that INT64_MIN negates without overflow.
+    const std::uint64_t magnitude = negative ? 0 - static_cast<std::uint64_t>(cents)
+                                             : static_cast<std::uint64_t>(cents);
+    std::string text = negative ? "-" : "";
+    text += std::to_string(magnitude / 100);
+    text += '.';
+    text += static_cast<char>('0' + magnitude % 100 / 10);
+    text += static_cast<char>('0' + magnitude % 10);
+    return text;
+}
+
+namespace {
+
+bool all_digits(std::string_view text) {
+    for (const char c : text) {
+        if (c < '0' || c > '9') return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+bool parse_cents(std::string_view text, std::int64_t& cents) noexcept {
+    const bool negative = !text.empty() && text.front() == '-';
+    if (negative) text.remove_prefix(1);
+    const auto point = text.find('.');
+    const std::string_view whole = text.substr(0, point);
+    std::string_view fraction =
+        point == std::string_view::npos ? std::string_view{"00"} : text.substr(point + 1);
+    // Exports often pad to three or four decimals; only zero padding is exact.
+    while (fraction.size() > 2 && fraction.back() == '0') fraction.remove_suffix(1);
+    constexpr std::size_t max_whole_digits = 15;  // keeps units * 100 far inside int64
+    if (whole.empty() || whole.size() > max_whole_digits || !all_digits(whole) ||
+        fraction.empty() || fraction.size() > 2 || !all_digits(fraction)) {
+        return false;
+    }
+    std::int64_t units = 0;
+    std::from_chars(whole.data(), whole.data() + whole.size(), units);
+    const std::int64_t hundredths = (fraction[0] - '0') * 10 + (fraction.size() == 2 ? fraction[1] - '0' : 0);
+    cents = units * 100 + hundredths;
+    if (negative) cents = -cents;
+    return true;
+}
+
+namespace {
+
+enum Column : std::size_t { member_id, date, amount, category, sku, store, quantity, discount };
+constexpr std::array<std::string_view, 8> column_names = {
+    "member_id", "date", "amount", "category", "sku", "store", "quantity", "discount"};
+constexpr std::size_t required_columns = 3;
+constexpr std::size_t absent = std::numeric_limits<std::size_t>::max();
+
+// Splits one CSV record into fields that view `line` (or `unquoted` for fields holding an
+// escaped quote). The vectors are reused across lines, so parsing allocates only while they
+// grow to the widest line.
+class CsvSplitter {
+public:
+    // False when a quoted field is not closed.
+    bool split(std::string_view line) {
+        fields_.clear();
+        unquoted_used_ = 0;
+        std::size_t position = 0;
+        while (true) {
+            if (position < line.size() && line[position] == '"') {
+                if (!split_quoted(line, position)) return false;
+            } else {
+                const auto comma = line.find(',', position);
+                fields_.push_back(line.substr(position, comma - position));
+                position = comma == std::string_view::npos ? line.size() + 1 : comma + 1;
+            }
+            if (position > line.size()) return true;
+        }
+    }
+    const std::vector<std::string_view>& fields() const { return fields_; }
+
+private:
+    bool split_quoted(std::string_view line, std::size_t& position) {
+        if (unquoted_used_ == unquoted_.size()) unquoted_.emplace_back();
+        std::string& text = unquoted_[unquoted_used_++];
+        text.clear();
+        for (std::size_t i = position + 1; i < line.size(); ++i) {
+            if (line[i] != '"') {
+                text += line[i];
+            } else if (i + 1 < line.size() && line[i + 1] == '"') {
+                text += '"';
+                ++i;
+            } else {
+                fields_.push_back(text);
+                position = i + 1 < line.size() && line[i + 1] == ',' ? i + 2 : line.size() + 1;
+                return i + 1 == line.size() || line[i + 1] == ',';
+            }
+        }
+        return false;
+    }
+
+    std::vector<std::string_view> fields_;
+    std::vector<std::string> unquoted_;
+    std::size_t unquoted_used_ = 0;
+};
+
+std::string_view trim(std::string_view text) {
+    while (!text.empty() && (text.back() == '\r' || text.back() == ' ')) text.remove_suffix(1);
+    while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
+    return text;
+}
+
+class TransactionsReader {
+public:
+    TransactionsReader(PurchaseHistory& history, std::vector<InputError>& errors,
+                       std::size_t max_errors)
+        : history_(history), errors_(errors), max_errors_(max_errors) {}
+
+    bool read_header(std::string_view line) {
+        positions_.fill(absent);
+        if (!splitter_.split(line)) return fail(1, "", "the header has an unclosed quote");
+        const auto& fields = splitter_.fields();
+        for (std::size_t i = 0; i < fields.size(); ++i) {
+            for (std::size_t column = 0; column < column_names.size(); ++column) {
+                if (trim(fields[i]) == column_names[column]) positions_[column] = i;
+            }
+        }
+        bool complete = true;
+        for (std::size_t column = 0; column < required_columns; ++column) {
+            if (positions_[column] == absent) {
+                complete = fail(1, column_names[column],
+                                "required column is missing from the header; the header needs "
+                                "member_id,date,amount");
+            }
+        }
+        return complete;
+    }
+
+    void read_row(std::size_t line_number, std::string_view line) {
+        if (trim(line).empty()) return;
+        if (!splitter_.split(line)) {
+            fail(line_number, "", "a quoted field is not closed");
+            return;
+        }
+        if (splitter_.fields().size() <= max_position()) {
+            fail(line_number, "", "the row has fewer fields than the header");
+            return;
+        }
+        PurchaseLine purchase;
+        if (read_fields(line_number, purchase)) history_.lines.push_back(purchase);
+    }
+
+    void finish() {
+        if (suppressed_ > 0) {
+            errors_.push_back({0, "", std::to_string(suppressed_) + " more bad rows not listed"});
+        }
+    }
+
+private:
+    std::string_view field(Column column) const {
+        return positions_[column] == absent ? std::string_view{}
+                                            : trim(splitter_.fields()[positions_[column]]);
+    }
+
+    std::size_t max_position() const {
+        std::size_t highest = 0;
+        for (const auto position : positions_) {
+            if (position != absent && position > highest) highest = position;
+        }
+        return highest;
+    }
+
+    bool read_fields(std::size_t line_number, PurchaseLine& purchase) {
+        if (field(member_id).empty()) return fail(line_number, "member_id", "is empty");
+        if (!read_date(line_number, purchase.day)) return false;
+        if (!parse_cents(field(amount), purchase.amount_cents)) {
+            return fail(line_number, "amount", "is not a decimal amount with at most 2 decimals: '" +
+                                                   std::string(field(amount)) + "'");
+        }
+        if (!read_optional(line_number, purchase)) return false;
+        purchase.member = history_.members.intern(field(member_id));
+        return true;
+    }
+
+    bool read_date(std::size_t line_number, DayNumber& day) {
+        const std::string_view text = field(date);
+        // Exports are usually ordered by date, so most lines repeat the previous date.
+        if (text != last_date_text_) {
+            const auto parsed = parse_day(text);
+            if (!parsed) {
+                return fail(line_number, "date",
+                            "is not an ISO date YYYY-MM-DD: '" + std::string(text) + "'");
+            }
+            last_date_text_.assign(text);
+            last_date_ = *parsed;
+        }
+        day = last_date_;
+        return true;
+    }
+
+    bool read_optional(std::size_t line_number, PurchaseLine& purchase) {
+        const std::string_view discount_text = field(discount);
+        if (!discount_text.empty() && !parse_cents(discount_text, purchase.discount_cents)) {
+            return fail(line_number, "discount", "is not a decimal amount with at most 2 decimals");
+        }
+        const std::string_view quantity_text = field(quantity);
+        if (!quantity_text.empty()) {
+            const auto [end, error] = std::from_chars(
+                quantity_text.data(), quantity_text.data() + quantity_text.size(), purchase.quantity);
+            if (error != std::errc{} || end != quantity_text.data() + quantity_text.size() ||
+                purchase.quantity == 0) {
+                return fail(line_number, "quantity", "is not a positive whole number");
+            }
+        }
+        purchase.category = intern_optional(history_.categories, field(category));
+        purchase.sku = intern_optional(history_.skus, field(sku));
+        purchase.store = intern_optional(history_.stores, field(store));
+        return true;
+    }
+
+    static Index intern_optional(Dictionary& dictionary, std::string_view name) {
+        return name.empty() ? no_index : dictionary.intern(name);
+    }
+
+    bool fail(std::size_t line_number, std::string_view column, std::string message) {
+        if (errors_.size() < max_errors_) {
+            errors_.push_back({line_number, std::string(column), std::move(message)});
+        } else {
+            ++suppressed_;
+        }
+        return false;
+    }
+
+    PurchaseHistory& history_;
+    std::vector<InputError>& errors_;
+    std::size_t max_errors_;
+    std::size_t suppressed_ = 0;
+    std::array<std::size_t, column_names.size()> positions_{};
+    CsvSplitter splitter_;
+    std::string last_date_text_;
+    DayNumber last_date_ = 0;
+};
+
+}  // namespace
+
+LoadResult parse_transactions_csv(std::istream& input, std::size_t max_errors) {
+    LoadResult result;
+    TransactionsReader reader(result.history, result.errors, max_errors);
+    std::string line;
+    if (!std::getline(input, line)) {
+        result.errors.push_back({0, "", "the file is empty; expected a header line"});
+        return result;
+    }
+    if (line.starts_with("\xEF\xBB\xBF")) line.erase(0, 3);  // spreadsheet byte-order mark
+    if (!reader.read_header(line)) return result;
+    for (std::size_t line_number = 2; std::getline(input, line); ++line_number) {
+        reader.read_row(line_number, line);
+    }
+    reader.finish();
+    return result;
+}
+
+namespace {
+
+// Quotes a name only when CSV needs it.
+void write_csv_text(std::ostream& output, std::string_view text) {
+    if (text.find_first_of(",\"\n") == std::string_view::npos) {
+        output << text;
+        return;
+    }
+    output << '"';
+    for (const char c : text) output << (c == '"' ? "\"\"" : std::string_view(&c, 1));
+    output << '"';
+}
+
+void write_optional_name(std::ostream& output, const Dictionary& dictionary, Index index) {
+    output << ',';
+    if (index != no_index) write_csv_text(output, dictionary.name(index));
+}
+
+}  // namespace
+
+void write_transactions_csv(const PurchaseHistory& history, std::ostream& output) {
+    output << "member_id,date,amount,category,sku,store,quantity,discount\n";
+    std::string date_text;
+    DayNumber date_day = std::numeric_limits<DayNumber>::min();
+    for (const PurchaseLine& line : history.lines) {
+        if (line.day != date_day) {
+            date_day = line.day;
+            date_text = format_day(line.day);
+        }
+        write_csv_text(output, history.members.name(line.member));
+        output << ',' << date_text << ',' << format_cents(line.amount_cents);
+        write_optional_name(output, history.categories, line.category);
+        write_optional_name(output, history.skus, line.sku);
+        write_optional_name(output, history.stores, line.store);
+        output << ',' << line.quantity << ',' << format_cents(line.discount_cents) << '\n';
+    }
+}
+
+}  // namespace loyalty::analytics
