@@ -1,0 +1,112 @@
+// The loyalty programme as one node (a till, or head office) runs it: members, purchases,
+// redemptions, returns, voids, tiers and expiry over one SQLite file.
+//
+// Every write is one transaction that also records its idempotency key and an outbox event;
+// replaying a key returns the first answer and changes nothing, and the same key with a
+// different request is refused as a conflict. Refusals are returned as values and leave the
+// database untouched; a storage failure is returned as ErrorKind::unavailable after the
+// transaction has been rolled back.
+//
+// Not thread-safe: one Program per thread, or serialise calls (loyaltyd runs all of them on
+// one database thread).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "loyalty/clock.hpp"
+#include "loyalty/ledger.hpp"
+#include "loyalty/member.hpp"
+#include "loyalty/outbox.hpp"
+#include "loyalty/purchase.hpp"
+#include "loyalty/result.hpp"
+#include "loyalty/rules.hpp"
+#include "loyalty/store.hpp"
+
+namespace loyalty {
+
+struct ProgramOptions {
+    std::string database_path;
+    std::string node_id;  // e.g. "S01-T1"; prefixes every id this node mints
+    Durability durability = Durability::full;
+    int expiring_soon_days = 30;  // the summary's "points expiring" looks this far ahead
+    int void_window_hours = 24;   // a sale may be voided only this long after it was made
+};
+
+struct ExpiryRun {
+    std::int64_t lots_expired = 0;
+    Points points_expired = 0;
+    std::vector<std::string> entry_ids;
+};
+
+struct TierRun {
+    std::int64_t members_checked = 0;
+    std::int64_t changes = 0;
+};
+
+struct TierChange {
+    std::string member_id;
+    std::string from_tier;
+    std::string to_tier;
+    std::string reason;
+    Timestamp at = 0;
+};
+
+// What tests and audits check: the three views of a balance and whether they agree.
+struct BalanceAudit {
+    Points ledger_sum = 0;
+    Points lots_sum = 0;
+    bool allocations_match = true;  // each entry's allocations add up to its points, each
+                                    // lot's remaining to the allocations made to it
+    bool consistent() const { return ledger_sum == lots_sum && allocations_match; }
+};
+
+class Program {
+public:
+    // Opens or creates the database. The rules are installed (recorded with their version) if
+    // newer than those stored; otherwise the stored newest version is used.
+    Program(ProgramOptions options, const Clock& clock, const RuleSet& rules);
+    ~Program();
+    Program(const Program&) = delete;
+    Program& operator=(const Program&) = delete;
+
+    const RuleSet& rules() const;
+    // Installs a newer rule version; refuses an older or equal version with different content.
+    Result<Done> install_rules(const RuleSet& rules);
+
+    Result<Recorded<Member>> enroll(const EnrollRequest& request);
+    Result<Member> find_member(const MemberRef& reference);
+    Result<MemberSummary> summary(const std::string& member_id);
+    Result<Member> add_card(const std::string& member_id, const std::string& card);
+    // Blocks a lost card; the member and balance stay. The replacement becomes primary.
+    Result<Member> replace_card(const std::string& lost_card, const std::string& new_card);
+    Result<Member> block_card(const std::string& card);
+
+    Result<Quote> quote(const PurchaseRequest& request);
+    Result<Recorded<PurchaseResult>> purchase(const PurchaseRequest& request);
+    Result<Recorded<ReturnResult>> return_items(const ReturnRequest& request);
+    Result<Recorded<VoidResult>> void_purchase(const std::string& txn_id);
+
+    // Expires every lot whose expiry date has passed. Idempotent: a second run finds nothing.
+    Result<ExpiryRun> run_expiry();
+    // Re-evaluates every member's tier (window roll-off and pending downgrades).
+    Result<TierRun> evaluate_tiers();
+
+    Result<HistoryPage> history(const std::string& member_id, int limit, const std::string& cursor);
+    std::vector<TierChange> tier_changes(const std::string& member_id);
+    std::vector<Lot> lots(const std::string& member_id);
+    BalanceAudit audit(const std::string& member_id);
+
+    Outbox& outbox();
+    Database& database();
+    const ProgramOptions& options() const;
+
+    struct State;  // opaque: the implementation's shared state
+
+private:
+    std::unique_ptr<State> state_;
+};
+
+}  // namespace loyalty

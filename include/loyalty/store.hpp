@@ -1,0 +1,151 @@
+// One SQLite database file: the connection, its cached prepared statements, transactions and
+// the versioned schema migrations. WAL mode and foreign keys are always on. Writers take the
+// lock up front (BEGIN IMMEDIATE) so that two writers never deadlock half-way.
+//
+// A Database is not thread-safe: give each thread its own, or serialise access. Storage
+// failures (disk full, I/O error, corruption) throw StorageError; the caller's transaction
+// is then rolled back by its destructor, so nothing half-written survives.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace loyalty {
+
+class StorageError : public std::runtime_error {
+public:
+    StorageError(int sqlite_code, const std::string& message)
+        : std::runtime_error(message), sqlite_code_(sqlite_code) {}
+    int sqlite_code() const { return sqlite_code_; }
+
+private:
+    int sqlite_code_;
+};
+
+// How hard a commit works to survive power loss.
+enum class Durability {
+    full,    // fsync on every commit: an acknowledged purchase survives power loss (default)
+    normal,  // WAL synchronous=NORMAL: survives a crash of the process, may lose the last
+             // commits on power loss; faster
+};
+
+class Statement {
+public:
+    Statement(sqlite3* db, std::string_view sql);
+    ~Statement();
+    Statement(const Statement&) = delete;
+    Statement& operator=(const Statement&) = delete;
+
+    // Binds parameters 1..n in order; std::nullopt binds NULL.
+    template <class... Values>
+    Statement& bind(const Values&... values) {
+        reset();
+        int index = 1;
+        (bind_one(index++, values), ...);
+        return *this;
+    }
+
+    bool step();     // true while a row is available
+    void run();      // steps a statement that returns no rows
+    void reset();
+
+    std::int64_t integer(int column) const;
+    std::optional<std::int64_t> optional_integer(int column) const;
+    std::string text(int column) const;
+    std::optional<std::string> optional_text(int column) const;
+
+private:
+    void bind_one(int index, std::int64_t value);
+    void bind_one(int index, int value) { bind_one(index, std::int64_t{value}); }
+    void bind_one(int index, std::string_view value);
+    void bind_one(int index, const std::string& value) { bind_one(index, std::string_view{value}); }
+    void bind_one(int index, const char* value) { bind_one(index, std::string_view{value}); }
+    void bind_one(int index, std::nullopt_t);
+    template <class T>
+    void bind_one(int index, const std::optional<T>& value) {
+        if (value) bind_one(index, *value); else bind_one(index, std::nullopt);
+    }
+    void check(int code) const;
+
+    sqlite3* db_;
+    sqlite3_stmt* statement_ = nullptr;
+};
+
+// A schema migration: applied once, in order, inside a transaction.
+struct Migration {
+    int version;
+    std::string_view sql;
+};
+
+class Database {
+public:
+    // Opens (creating if needed) and migrates the file at `path` to the latest schema.
+    // Throws StorageError if the file cannot be opened or migrated.
+    Database(const std::string& path, Durability durability,
+             const std::vector<Migration>& migrations);
+    ~Database();
+    Database(const Database&) = delete;
+    Database& operator=(const Database&) = delete;
+
+    // A cached prepared statement for `sql` (compiled once per connection).
+    Statement& prepare(std::string_view sql);
+    void execute(std::string_view sql);  // one-off statements and pragmas
+
+    // The first column of the first row, or nullopt if there is no row or it is NULL.
+    template <class... Values>
+    std::optional<std::int64_t> query_integer(std::string_view sql, const Values&... values) {
+        Statement& statement = prepare(sql);
+        statement.bind(values...);
+        std::optional<std::int64_t> value;
+        if (statement.step()) value = statement.optional_integer(0);
+        statement.reset();
+        return value;
+    }
+    template <class... Values>
+    std::optional<std::string> query_text(std::string_view sql, const Values&... values) {
+        Statement& statement = prepare(sql);
+        statement.bind(values...);
+        std::optional<std::string> value;
+        if (statement.step()) value = statement.optional_text(0);
+        statement.reset();
+        return value;
+    }
+    int schema_version();
+    std::int64_t changes() const;
+    sqlite3* handle() { return db_; }
+
+    // Copies the whole database to `destination` while it stays usable (online backup API).
+    void backup_to(const std::string& destination);
+
+private:
+    void migrate(const std::vector<Migration>& migrations);
+
+    sqlite3* db_ = nullptr;
+    std::unordered_map<std::string, std::unique_ptr<Statement>> statements_;
+};
+
+// RAII write transaction: BEGIN IMMEDIATE on construction, ROLLBACK in the destructor unless
+// commit() was called. The destructor never throws.
+class Transaction {
+public:
+    explicit Transaction(Database& database);
+    ~Transaction();
+    Transaction(const Transaction&) = delete;
+    Transaction& operator=(const Transaction&) = delete;
+    void commit();
+
+private:
+    Database& database_;
+    bool open_ = true;
+};
+
+}  // namespace loyalty

@@ -1,0 +1,95 @@
+#include "loyalty/member.hpp"
+
+#include "json_reader.hpp"
+#include "loyalty/identifiers.hpp"
+
+namespace loyalty {
+
+std::string Member::primary_card() const {
+    for (const Card& card : cards) {
+        if (card.primary && card.status == "active") return card.number;
+    }
+    return "";
+}
+
+Result<EnrollRequest> parse_enroll_request(const nlohmann::json& body) {
+    JsonReader reader(body, "");
+    EnrollRequest request;
+    request.card = reader.text("card", 32, "");
+    request.phone = reader.text("phone", 32, "");
+    request.name = reader.text("name", 128);
+    request.email = reader.text("email", 254, "");
+    if (!reader.ok()) return reader.error();
+    if (request.name.empty()) return invalid("name", "name must not be empty");
+    if (request.card.empty() && request.phone.empty())
+        return invalid("card", "a member needs a card or a phone number");
+    if (!request.email.empty() && request.email.find('@') == std::string::npos)
+        return invalid("email", "email must look like name@example.com");
+    if (!request.card.empty()) {
+        auto card = normalise_card(request.card);
+        if (!card) return card.error();
+        request.card = *card;
+    }
+    if (!request.phone.empty()) {
+        auto phone = normalise_phone(request.phone);
+        if (!phone) return phone.error();
+        request.phone = *phone;
+    }
+    return request;
+}
+
+void to_json(nlohmann::json& out, const Card& card) {
+    out = {{"number", card.number},
+           {"primary", card.primary},
+           {"status", card.status},
+           {"added_at", format_timestamp(card.added_at)}};
+}
+
+void from_json(const nlohmann::json& in, Card& card) {
+    card.number = in.at("number").get<std::string>();
+    card.primary = in.at("primary").get<bool>();
+    card.status = in.at("status").get<std::string>();
+    card.added_at = parse_timestamp(in.at("added_at").get<std::string>()).value_or(0);
+}
+
+void to_json(nlohmann::json& out, const Member& member) {
+    out = {{"member_id", member.member_id},
+           {"name", member.name},
+           {"phone", member.phone},
+           {"email", member.email},
+           {"cards", member.cards},
+           {"card", member.primary_card()},
+           {"tier", member.tier},
+           {"tier_since", format_timestamp(member.tier_since)},
+           {"enrolled_at", format_timestamp(member.enrolled_at)}};
+}
+
+void from_json(const nlohmann::json& in, Member& member) {
+    member.member_id = in.at("member_id").get<std::string>();
+    member.name = in.at("name").get<std::string>();
+    member.phone = in.at("phone").get<std::string>();
+    member.email = in.at("email").get<std::string>();
+    member.cards = in.at("cards").get<std::vector<Card>>();
+    member.tier = in.at("tier").get<std::string>();
+    member.tier_since = parse_timestamp(in.at("tier_since").get<std::string>()).value_or(0);
+    member.enrolled_at = parse_timestamp(in.at("enrolled_at").get<std::string>()).value_or(0);
+}
+
+void to_json(nlohmann::json& out, const MemberSummary& summary) {
+    to_json(out, summary.member);
+    out["points"] = summary.points;
+    out["points_pending"] = summary.points_pending;
+    out["balance"] = summary.balance;
+    out["points_expiring"] = {{"points", summary.points_expiring.points},
+                              {"date", summary.points_expiring.date}};
+    const TierProgress& progress = summary.tier_progress;
+    out["tier_progress"] = {{"next_tier", progress.next_tier},
+                            {"spend_needed_cents", progress.spend_needed_cents},
+                            {"purchases_needed", progress.purchases_needed},
+                            {"qualifying_spend_cents", summary.standing.spend_cents},
+                            {"qualifying_purchases", summary.standing.purchases},
+                            {"message", progress.message}};
+    out["offers"] = nlohmann::json::array();
+}
+
+}  // namespace loyalty

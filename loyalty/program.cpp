@@ -1,0 +1,340 @@
+// Program: construction, rules, members and the read side (summary, history, audit).
+// The points operations are in operations.cpp.
+#include "loyalty/program.hpp"
+
+#include "loyalty/identifiers.hpp"
+#include "program_state.hpp"
+#include "schema.hpp"
+
+namespace loyalty {
+
+Error storage_failure(const StorageError& error) {
+    return {ErrorKind::unavailable, "storage_unavailable",
+            std::string("the till's database refused the write, nothing was recorded: ") +
+                error.what(),
+            ""};
+}
+
+Program::State::State(ProgramOptions opts, const Clock& time)
+    : options(std::move(opts)),
+      clock(time),
+      database(options.database_path, options.durability, program_migrations()) {}
+
+Program::Program(ProgramOptions options, const Clock& clock, const RuleSet& rules)
+    : state_(std::make_unique<State>(std::move(options), clock)) {
+    auto stored = state_->database.query_text(
+        "SELECT document FROM rule_versions ORDER BY version DESC LIMIT 1");
+    state_->rules = stored ? parse_rules_text(*stored).value() : rules;
+    if (const auto installed = install_rules(rules); !installed && !stored)
+        throw std::runtime_error("cannot install rules: " + installed.error().message);
+}
+
+Program::~Program() = default;
+
+const RuleSet& Program::rules() const { return state_->rules; }
+Outbox& Program::outbox() { return state_->outbox; }
+Database& Program::database() { return state_->database; }
+const ProgramOptions& Program::options() const { return state_->options; }
+
+Result<Done> Program::install_rules(const RuleSet& rules) {
+    const std::string document = rules_to_json(rules).dump();
+    return state_->transact<Done>([&]() -> Result<Done> {
+        auto same_version = state_->database.query_text(
+            "SELECT document FROM rule_versions WHERE version = ?", rules.version);
+        if (same_version && *same_version == document) return Done{};
+        if (same_version || rules.version < state_->rules.version)
+            return Error{ErrorKind::conflict, "rule_version_conflict",
+                         "rule version " + std::to_string(rules.version) +
+                             " is older than or differs from the installed version " +
+                             std::to_string(state_->rules.version) + "; publish a new version",
+                         "version"};
+        state_->database
+            .prepare("INSERT INTO rule_versions(version, document, installed_at) VALUES (?, ?, ?)")
+            .bind(rules.version, document, state_->clock.now())
+            .run();
+        state_->rules = rules;
+        return Done{};
+    });
+}
+
+// --- members ---
+
+Result<Member> Program::State::load_member(const std::string& member_id) {
+    Statement& row = database.prepare(
+        "SELECT member_id, name, phone, email, tier, tier_since, enrolled_at FROM members "
+        "WHERE member_id = ?");
+    row.bind(member_id);
+    if (!row.step())
+        return Error{ErrorKind::not_found, "unknown_member", "no member " + member_id, "member_id"};
+    Member member{row.text(0), row.text(1), row.optional_text(2).value_or(""),
+                  row.optional_text(3).value_or(""), {}, row.text(4), row.integer(5), row.integer(6)};
+    row.reset();
+    Statement& cards = database.prepare(
+        "SELECT card_number, is_primary, status, added_at FROM cards WHERE member_id = ? "
+        "ORDER BY added_at, card_number");
+    cards.bind(member_id);
+    while (cards.step())
+        member.cards.push_back({cards.text(0), cards.integer(1) != 0, cards.text(2), cards.integer(3)});
+    return member;
+}
+
+Result<Member> Program::State::member_by_card(const std::string& card) {
+    Statement& row = database.prepare("SELECT member_id, status FROM cards WHERE card_number = ?");
+    row.bind(card);
+    if (!row.step())
+        return Error{ErrorKind::not_found, "unknown_card", "card " + card + " is not enrolled",
+                     "card"};
+    const std::string member_id = row.text(0);
+    const std::string status = row.text(1);
+    row.reset();
+    if (status != "active")
+        return Error{ErrorKind::refused, "card_blocked",
+                     "card " + card + " is blocked; ask for the member's new card or phone", "card"};
+    return load_member(member_id);
+}
+
+Result<Member> Program::State::member_by_phone(const std::string& phone) {
+    auto member_id = database.query_text("SELECT member_id FROM members WHERE phone = ?", phone);
+    if (!member_id)
+        return Error{ErrorKind::not_found, "unknown_phone", "no member has phone " + phone, "phone"};
+    return load_member(*member_id);
+}
+
+Result<Member> Program::State::resolve(const MemberRef& reference) {
+    if (!reference.card.empty()) return member_by_card(reference.card);
+    if (!reference.phone.empty()) return member_by_phone(reference.phone);
+    return load_member(reference.member_id);
+}
+
+void Program::State::publish(const std::string& type, nlohmann::json body, Timestamp at) {
+    const Journal journal = book.take_journal();
+    body["entries"] = journal.entries;
+    body["lots"] = journal.lots;
+    outbox.append(type, body, at);
+}
+
+Result<Recorded<Member>> Program::enroll(const EnrollRequest& request) {
+    State& s = *state_;
+    const nlohmann::json canonical = {{"card", request.card}, {"phone", request.phone},
+                                      {"name", request.name}, {"email", request.email}};
+    const std::string key = request.card.empty() ? "phone:" + request.phone : "card:" + request.card;
+    return s.idempotent<Member>("enroll", key, canonical, [&]() -> Result<Member> {
+        if (!request.card.empty() &&
+            s.database.query_integer("SELECT 1 FROM cards WHERE card_number = ?", request.card))
+            return Error{ErrorKind::conflict, "duplicate_card",
+                         "card " + request.card + " already belongs to a member", "card"};
+        if (!request.phone.empty() &&
+            s.database.query_integer("SELECT 1 FROM members WHERE phone = ?", request.phone))
+            return Error{ErrorKind::conflict, "duplicate_phone",
+                         "phone " + request.phone + " already belongs to a member", "phone"};
+        const Timestamp now = s.clock.now();
+        const std::string member_id = mint_id(s.database, s.options.node_id, "M");
+        s.database
+            .prepare("INSERT INTO members(member_id, name, phone, email, tier, tier_since, "
+                     "enrolled_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            .bind(member_id, request.name,
+                  request.phone.empty() ? std::nullopt : std::optional(request.phone),
+                  request.email.empty() ? std::nullopt : std::optional(request.email),
+                  s.rules.tiers.levels.front().name, now, now)
+            .run();
+        if (!request.card.empty())
+            s.database
+                .prepare("INSERT INTO cards(card_number, member_id, status, is_primary, added_at) "
+                         "VALUES (?, ?, 'active', 1, ?)")
+                .bind(request.card, member_id, now)
+                .run();
+        auto member = s.load_member(member_id);
+        s.publish("member_enrolled", {{"member", member.value()}}, now);
+        return member;
+    });
+}
+
+Result<Member> Program::find_member(const MemberRef& reference) {
+    return state_->transact<Member>([&] { return state_->resolve(reference); });
+}
+
+Result<Member> Program::add_card(const std::string& member_id, const std::string& raw_card) {
+    State& s = *state_;
+    auto card = normalise_card(raw_card, "card");
+    if (!card) return card.error();
+    return s.transact<Member>([&]() -> Result<Member> {
+        auto member = s.load_member(member_id);
+        if (!member) return member;
+        auto owner = s.database.query_text("SELECT member_id FROM cards WHERE card_number = ?", *card);
+        if (owner && *owner == member_id) return member;  // a replay changes nothing
+        if (owner)
+            return Error{ErrorKind::conflict, "duplicate_card",
+                         "card " + *card + " already belongs to another member", "card"};
+        const Timestamp now = s.clock.now();
+        const bool first = member->primary_card().empty();
+        s.database
+            .prepare("INSERT INTO cards(card_number, member_id, status, is_primary, added_at) "
+                     "VALUES (?, ?, 'active', ?, ?)")
+            .bind(*card, member_id, first ? 1 : 0, now)
+            .run();
+        member = s.load_member(member_id);
+        s.publish("member_updated", {{"member", member.value()}}, now);
+        return member;
+    });
+}
+
+Result<Member> Program::block_card(const std::string& raw_card) {
+    State& s = *state_;
+    auto card = normalise_card(raw_card, "card");
+    if (!card) return card.error();
+    return s.transact<Member>([&]() -> Result<Member> {
+        auto member_id = s.database.query_text("SELECT member_id FROM cards WHERE card_number = ?", *card);
+        if (!member_id)
+            return Error{ErrorKind::not_found, "unknown_card", "card " + *card + " is not enrolled", "card"};
+        s.database.prepare("UPDATE cards SET status = 'blocked', is_primary = 0 WHERE card_number = ? "
+                           "AND status = 'active'")
+            .bind(*card)
+            .run();
+        auto member = s.load_member(*member_id);
+        if (s.database.changes() > 0) s.publish("member_updated", {{"member", member.value()}}, s.clock.now());
+        return member;
+    });
+}
+
+Result<Member> Program::replace_card(const std::string& raw_lost, const std::string& raw_new) {
+    State& s = *state_;
+    auto lost = normalise_card(raw_lost, "lost_card");
+    if (!lost) return lost.error();
+    auto replacement = normalise_card(raw_new, "card");
+    if (!replacement) return replacement.error();
+    return s.transact<Member>([&]() -> Result<Member> {
+        auto member_id = s.database.query_text("SELECT member_id FROM cards WHERE card_number = ?", *lost);
+        if (!member_id)
+            return Error{ErrorKind::not_found, "unknown_card", "card " + *lost + " is not enrolled",
+                         "lost_card"};
+        auto owner = s.database.query_text("SELECT member_id FROM cards WHERE card_number = ?",
+                                           *replacement);
+        if (owner && *owner != *member_id)
+            return Error{ErrorKind::conflict, "duplicate_card",
+                         "card " + *replacement + " already belongs to another member", "card"};
+        const Timestamp now = s.clock.now();
+        s.database.prepare("UPDATE cards SET status = 'blocked', is_primary = 0 WHERE card_number = ?")
+            .bind(*lost)
+            .run();
+        s.database.prepare("UPDATE cards SET is_primary = 0 WHERE member_id = ?").bind(*member_id).run();
+        s.database
+            .prepare("INSERT INTO cards(card_number, member_id, status, is_primary, added_at) "
+                     "VALUES (?, ?, 'active', 1, ?) ON CONFLICT(card_number) DO UPDATE SET "
+                     "is_primary = 1")
+            .bind(*replacement, *member_id, now)
+            .run();
+        auto member = s.load_member(*member_id);
+        s.publish("member_updated", {{"member", member.value()}}, now);
+        return member;
+    });
+}
+
+// --- read side ---
+
+TierStanding Program::State::standing(const std::string& member_id, Timestamp now) {
+    Statement& sums = database.prepare(
+        "SELECT COALESCE(SUM(spend_cents), 0), COALESCE(SUM(purchases), 0) FROM "
+        "qualifying_activity WHERE member_id = ? AND purchased_at > ? AND purchased_at <= ?");
+    sums.bind(member_id, now - rules.tiers.window_days * seconds_per_day, now);
+    sums.step();
+    TierStanding standing{sums.integer(0), sums.integer(1)};
+    sums.reset();
+    return standing;
+}
+
+int Program::State::tier_index(const Member& member) const {
+    // A tier dropped from newer rules counts as the entry tier until re-evaluated.
+    return std::max(0, rules.tier_index(member.tier));
+}
+
+Result<MemberSummary> Program::summary(const std::string& member_id) {
+    State& s = *state_;
+    return s.transact<MemberSummary>([&]() -> Result<MemberSummary> {
+        auto member = s.load_member(member_id);
+        if (!member) return member.error();
+        const Timestamp now = s.clock.now();
+        MemberSummary summary;
+        summary.points = s.book.spendable(member_id, now);
+        summary.points_pending = s.book.pending(member_id, now);
+        summary.balance = s.database
+                              .query_integer("SELECT COALESCE(SUM(points), 0) FROM ledger "
+                                             "WHERE member_id = ?", member_id)
+                              .value_or(0);
+        summary.points_expiring =
+            s.book.expiring(member_id, now, now + s.options.expiring_soon_days * seconds_per_day);
+        summary.standing = s.standing(member_id, now);
+        summary.tier_progress = tier_progress(s.rules, s.tier_index(*member), summary.standing);
+        summary.member = std::move(member).value();
+        return summary;
+    });
+}
+
+Result<HistoryPage> Program::history(const std::string& member_id, int limit,
+                                     const std::string& cursor) {
+    State& s = *state_;
+    if (limit < 1 || limit > 100) return invalid("limit", "limit must be between 1 and 100");
+    std::int64_t before = std::numeric_limits<std::int64_t>::max();
+    if (!cursor.empty()) {
+        try {
+            before = std::stoll(cursor);
+        } catch (const std::exception&) {
+            return invalid("cursor", "cursor must be the next_cursor of an earlier page");
+        }
+    }
+    return s.transact<HistoryPage>([&]() -> Result<HistoryPage> {
+        if (auto member = s.load_member(member_id); !member) return member.error();
+        Statement& rows = s.database.prepare(
+            "SELECT position, entry_id, kind, points, operation_id, rule_version, created_at "
+            "FROM ledger WHERE member_id = ? AND position < ? ORDER BY position DESC LIMIT ?");
+        rows.bind(member_id, before, limit + 1);
+        HistoryPage page;
+        std::vector<std::int64_t> positions;
+        while (rows.step()) {
+            positions.push_back(rows.integer(0));
+            page.entries.push_back({rows.text(1), member_id,
+                                    entry_kind_from_string(rows.text(2)).value_or(EntryKind::adjustment),
+                                    rows.integer(3), rows.text(4), rows.integer(5), rows.integer(6), {}});
+        }
+        if (page.entries.size() > static_cast<std::size_t>(limit)) {
+            page.entries.pop_back();
+            page.next_cursor = std::to_string(positions[static_cast<std::size_t>(limit) - 1]);
+        }
+        return page;
+    });
+}
+
+std::vector<TierChange> Program::tier_changes(const std::string& member_id) {
+    Statement& rows = state_->database.prepare(
+        "SELECT member_id, from_tier, to_tier, reason, at FROM tier_changes WHERE member_id = ? "
+        "ORDER BY at, rowid");
+    rows.bind(member_id);
+    std::vector<TierChange> changes;
+    while (rows.step())
+        changes.push_back({rows.text(0), rows.text(1), rows.text(2), rows.text(3), rows.integer(4)});
+    return changes;
+}
+
+std::vector<Lot> Program::lots(const std::string& member_id) { return state_->book.lots(member_id); }
+
+BalanceAudit Program::audit(const std::string& member_id) {
+    Database& db = state_->database;
+    BalanceAudit audit;
+    audit.ledger_sum =
+        db.query_integer("SELECT COALESCE(SUM(points), 0) FROM ledger WHERE member_id = ?", member_id)
+            .value_or(0);
+    audit.lots_sum =
+        db.query_integer("SELECT COALESCE(SUM(remaining), 0) FROM lots WHERE member_id = ?", member_id)
+            .value_or(0);
+    const auto entries_off = db.query_integer(
+        "SELECT COUNT(*) FROM ledger l WHERE member_id = ? AND points <> (SELECT "
+        "COALESCE(SUM(points), 0) FROM lot_allocations a WHERE a.entry_id = l.entry_id)",
+        member_id);
+    const auto lots_off = db.query_integer(
+        "SELECT COUNT(*) FROM lots l WHERE member_id = ? AND remaining <> (SELECT "
+        "COALESCE(SUM(points), 0) FROM lot_allocations a WHERE a.lot_id = l.lot_id)",
+        member_id);
+    audit.allocations_match = entries_off.value_or(1) == 0 && lots_off.value_or(1) == 0;
+    return audit;
+}
+
+}  // namespace loyalty

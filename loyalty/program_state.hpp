@@ -1,0 +1,95 @@
+// What a Program holds, shared by the .cpp files that implement its operations.
+#pragma once
+
+#include <functional>
+
+#include "loyalty/program.hpp"
+#include "points_book.hpp"
+
+namespace loyalty {
+
+struct Program::State {
+    State(ProgramOptions options, const Clock& clock);
+
+    ProgramOptions options;
+    const Clock& clock;
+    Database database;
+    Outbox outbox{database};
+    PointsBook book{database, options.node_id};
+    RuleSet rules;
+
+    // Runs `write` in one transaction keyed by (kind, operation_id). A replay with the same
+    // request returns the stored answer; with another request it is refused as a conflict.
+    // Refusals and storage failures roll everything back.
+    template <class T>
+    Result<Recorded<T>> idempotent(const std::string& kind, const std::string& operation_id,
+                                   const nlohmann::json& request,
+                                   const std::function<Result<T>()>& write);
+
+    // Runs `work` in one transaction, turning storage failures into ErrorKind::unavailable.
+    template <class T>
+    Result<T> transact(const std::function<Result<T>()>& work);
+
+    Result<Member> load_member(const std::string& member_id);
+    Result<Member> member_by_card(const std::string& card);
+    Result<Member> member_by_phone(const std::string& phone);
+    Result<Member> resolve(const MemberRef& reference);
+
+    TierStanding standing(const std::string& member_id, Timestamp now);
+    int tier_index(const Member& member) const;
+    // Re-decides the member's tier, recording any change and its outbox event.
+    std::string reevaluate_tier(const std::string& member_id, Timestamp now);
+    // Writes an outbox event for `type` carrying `body` plus the journal of posted entries.
+    void publish(const std::string& type, nlohmann::json body, Timestamp at);
+};
+
+Error storage_failure(const StorageError& error);
+
+template <class T>
+Result<T> Program::State::transact(const std::function<Result<T>()>& work) {
+    try {
+        Transaction transaction(database);
+        book.take_journal();
+        Result<T> result = work();
+        if (result) transaction.commit();
+        return result;
+    } catch (const StorageError& error) {
+        book.take_journal();
+        return storage_failure(error);
+    }
+}
+
+template <class T>
+Result<Recorded<T>> Program::State::idempotent(const std::string& kind,
+                                               const std::string& operation_id,
+                                               const nlohmann::json& request,
+                                               const std::function<Result<T>()>& write) {
+    return transact<Recorded<T>>([&]() -> Result<Recorded<T>> {
+        Statement& stored = database.prepare(
+            "SELECT request, response FROM operations WHERE kind = ? AND operation_id = ?");
+        stored.bind(kind, operation_id);
+        if (stored.step()) {
+            const std::string first_request = stored.text(0);
+            const std::string first_response = stored.text(1);
+            stored.reset();
+            if (first_request != request.dump())
+                return Error{ErrorKind::conflict, "idempotency_conflict",
+                             kind + " " + operation_id +
+                                 " was already recorded with a different request; use a new id",
+                             kind == "return" ? "return_id" : "txn_id"};
+            return Recorded<T>{nlohmann::json::parse(first_response).get<T>(), true};
+        }
+        stored.reset();
+        Result<T> result = write();
+        if (!result) return result.error();
+        database
+            .prepare("INSERT INTO operations(kind, operation_id, request, response, created_at) "
+                     "VALUES (?, ?, ?, ?, ?)")
+            .bind(kind, operation_id, request.dump(), nlohmann::json(result.value()).dump(),
+                  clock.now())
+            .run();
+        return Recorded<T>{std::move(result).value(), false};
+    });
+}
+
+}  // namespace loyalty

@@ -1,0 +1,154 @@
+#include "schema.hpp"
+
+namespace loyalty {
+
+namespace {
+
+constexpr std::string_view schema_v1 = R"sql(
+CREATE TABLE settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE counters (
+    name TEXT PRIMARY KEY,
+    next INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE rule_versions (
+    version      INTEGER PRIMARY KEY,
+    document     TEXT NOT NULL,
+    installed_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE members (
+    member_id               TEXT PRIMARY KEY,
+    name                    TEXT NOT NULL,
+    phone                   TEXT UNIQUE,
+    email                   TEXT,
+    tier                    TEXT NOT NULL,
+    tier_since              INTEGER NOT NULL,
+    downgrade_pending_since INTEGER,
+    enrolled_at             INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE cards (
+    card_number TEXT PRIMARY KEY,
+    member_id   TEXT NOT NULL REFERENCES members(member_id),
+    status      TEXT NOT NULL CHECK (status IN ('active', 'blocked')),
+    is_primary  INTEGER NOT NULL CHECK (is_primary IN (0, 1)),
+    added_at    INTEGER NOT NULL
+) STRICT;
+CREATE INDEX cards_by_member ON cards(member_id);
+
+-- Idempotency: one row per business operation key, holding the request and first answer.
+CREATE TABLE operations (
+    kind         TEXT NOT NULL,
+    operation_id TEXT NOT NULL,
+    request      TEXT NOT NULL,
+    response     TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    PRIMARY KEY (kind, operation_id)
+) STRICT;
+
+CREATE TABLE lots (
+    lot_id       TEXT PRIMARY KEY,
+    member_id    TEXT NOT NULL REFERENCES members(member_id),
+    points       INTEGER NOT NULL,
+    remaining    INTEGER NOT NULL,
+    earned_at    INTEGER NOT NULL,
+    expires_at   INTEGER,
+    locked_until INTEGER NOT NULL,
+    is_debt      INTEGER NOT NULL CHECK (is_debt IN (0, 1)),
+    CHECK (is_debt = 1 OR remaining >= 0),
+    CHECK (is_debt = 0 OR remaining <= 0)
+) STRICT;
+CREATE INDEX open_lots ON lots(member_id, expires_at) WHERE remaining <> 0;
+
+CREATE TABLE ledger (
+    position     INTEGER PRIMARY KEY AUTOINCREMENT,
+    entry_id     TEXT NOT NULL UNIQUE,
+    member_id    TEXT NOT NULL REFERENCES members(member_id),
+    kind         TEXT NOT NULL,
+    points       INTEGER NOT NULL,
+    operation_id TEXT NOT NULL,
+    rule_version INTEGER NOT NULL,
+    created_at   INTEGER NOT NULL
+) STRICT;
+CREATE INDEX ledger_by_member ON ledger(member_id, position);
+
+CREATE TABLE lot_allocations (
+    entry_id TEXT NOT NULL REFERENCES ledger(entry_id),
+    lot_id   TEXT NOT NULL REFERENCES lots(lot_id),
+    points   INTEGER NOT NULL,
+    PRIMARY KEY (entry_id, lot_id)
+) STRICT;
+CREATE INDEX allocations_by_lot ON lot_allocations(lot_id);
+
+CREATE TABLE purchases (
+    txn_id           TEXT PRIMARY KEY,
+    member_id        TEXT NOT NULL REFERENCES members(member_id),
+    created_at       INTEGER NOT NULL,
+    rule_version     INTEGER NOT NULL,
+    net_cents        INTEGER NOT NULL,
+    redeemed_points  INTEGER NOT NULL,
+    redeemed_cents   INTEGER NOT NULL,
+    earned_points    INTEGER NOT NULL,
+    earn_lot_id      TEXT REFERENCES lots(lot_id),
+    redeem_entry_id  TEXT REFERENCES ledger(entry_id),
+    status           TEXT NOT NULL CHECK (status IN ('completed', 'voided'))
+) STRICT;
+
+CREATE TABLE purchase_lines (
+    txn_id            TEXT NOT NULL REFERENCES purchases(txn_id),
+    line              INTEGER NOT NULL,
+    sku               TEXT NOT NULL,
+    category          TEXT NOT NULL,
+    quantity          INTEGER NOT NULL,
+    unit_price_cents  INTEGER NOT NULL,
+    discount_cents    INTEGER NOT NULL,
+    net_cents         INTEGER NOT NULL,
+    points            INTEGER NOT NULL,
+    qualifying_cents  INTEGER NOT NULL,
+    -- What a return gives back is derived from returned_quantity by cumulative shares, so
+    -- partial returns add up exactly to the whole line.
+    returned_quantity INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (txn_id, line)
+) STRICT;
+
+-- What counts for tiers: spend net of returns and of points tender, and purchases, dated by
+-- the purchase they belong to so that a late return does not touch a later window.
+CREATE TABLE qualifying_activity (
+    member_id    TEXT NOT NULL REFERENCES members(member_id),
+    purchased_at INTEGER NOT NULL,
+    spend_cents  INTEGER NOT NULL,
+    purchases    INTEGER NOT NULL,
+    operation_id TEXT NOT NULL
+) STRICT;
+CREATE INDEX qualifying_by_member ON qualifying_activity(member_id, purchased_at);
+
+CREATE TABLE tier_changes (
+    member_id TEXT NOT NULL REFERENCES members(member_id),
+    at        INTEGER NOT NULL,
+    from_tier TEXT NOT NULL,
+    to_tier   TEXT NOT NULL,
+    reason    TEXT NOT NULL
+) STRICT;
+CREATE INDEX tier_changes_by_member ON tier_changes(member_id, at);
+
+CREATE TABLE outbox (
+    seq        INTEGER PRIMARY KEY,
+    type       TEXT NOT NULL,
+    payload    TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+) STRICT;
+)sql";
+
+}  // namespace
+
+const std::vector<Migration>& program_migrations() {
+    static const std::vector<Migration> migrations = {{1, schema_v1}};
+    return migrations;
+}
+
+}  // namespace loyalty

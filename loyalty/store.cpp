@@ -1,0 +1,172 @@
+#include "loyalty/store.hpp"
+
+#include <sqlite3.h>
+
+namespace loyalty {
+
+namespace {
+
+[[noreturn]] void throw_error(sqlite3* db, int code, std::string_view what) {
+    throw StorageError(code, std::string(what) + ": " +
+                                 (db ? sqlite3_errmsg(db) : sqlite3_errstr(code)));
+}
+
+}  // namespace
+
+Statement::Statement(sqlite3* db, std::string_view sql) : db_(db) {
+    const int code = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
+                                        SQLITE_PREPARE_PERSISTENT, &statement_, nullptr);
+    if (code != SQLITE_OK) throw_error(db_, code, "preparing \"" + std::string(sql) + "\"");
+}
+
+Statement::~Statement() { sqlite3_finalize(statement_); }
+
+void Statement::check(int code) const {
+    if (code != SQLITE_OK) throw_error(db_, code, sqlite3_sql(statement_));
+}
+
+void Statement::reset() {
+    sqlite3_reset(statement_);
+    sqlite3_clear_bindings(statement_);
+}
+
+void Statement::bind_one(int index, std::int64_t value) {
+    check(sqlite3_bind_int64(statement_, index, value));
+}
+
+void Statement::bind_one(int index, std::string_view value) {
+    check(sqlite3_bind_text(statement_, index, value.data(), static_cast<int>(value.size()),
+                            SQLITE_TRANSIENT));
+}
+
+void Statement::bind_one(int index, std::nullopt_t) { check(sqlite3_bind_null(statement_, index)); }
+
+bool Statement::step() {
+    const int code = sqlite3_step(statement_);
+    if (code == SQLITE_ROW) return true;
+    if (code == SQLITE_DONE) return false;
+    const std::string sql = sqlite3_sql(statement_);
+    sqlite3_reset(statement_);
+    throw_error(db_, code, sql);
+}
+
+void Statement::run() {
+    while (step()) {
+    }
+    sqlite3_reset(statement_);
+}
+
+std::int64_t Statement::integer(int column) const {
+    return sqlite3_column_int64(statement_, column);
+}
+
+std::optional<std::int64_t> Statement::optional_integer(int column) const {
+    if (sqlite3_column_type(statement_, column) == SQLITE_NULL) return std::nullopt;
+    return integer(column);
+}
+
+std::string Statement::text(int column) const {
+    const auto* bytes = sqlite3_column_text(statement_, column);
+    return bytes ? std::string(reinterpret_cast<const char*>(bytes),
+                               static_cast<std::size_t>(sqlite3_column_bytes(statement_, column)))
+                 : std::string();
+}
+
+std::optional<std::string> Statement::optional_text(int column) const {
+    if (sqlite3_column_type(statement_, column) == SQLITE_NULL) return std::nullopt;
+    return text(column);
+}
+
+Database::Database(const std::string& path, Durability durability,
+                   const std::vector<Migration>& migrations) {
+    const int code = sqlite3_open_v2(path.c_str(), &db_,
+                                     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                         SQLITE_OPEN_NOMUTEX, nullptr);
+    if (code != SQLITE_OK) {
+        const std::string message = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(code);
+        sqlite3_close(db_);
+        throw StorageError(code, "opening database " + path + ": " + message);
+    }
+    sqlite3_extended_result_codes(db_, 1);
+    // A writer waits for another process's lock instead of failing at once.
+    sqlite3_busy_timeout(db_, 5000);
+    execute("PRAGMA journal_mode=WAL");
+    execute("PRAGMA foreign_keys=ON");
+    execute(durability == Durability::full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+    migrate(migrations);
+}
+
+Database::~Database() {
+    statements_.clear();  // statements must be finalised before the connection closes
+    sqlite3_close(db_);
+}
+
+Statement& Database::prepare(std::string_view sql) {
+    auto found = statements_.find(std::string(sql));
+    if (found == statements_.end())
+        found = statements_.emplace(std::string(sql), std::make_unique<Statement>(db_, sql)).first;
+    return *found->second;
+}
+
+void Database::execute(std::string_view sql) {
+    char* message = nullptr;
+    const int code = sqlite3_exec(db_, std::string(sql).c_str(), nullptr, nullptr, &message);
+    if (code != SQLITE_OK) {
+        const std::string text = message ? message : sqlite3_errstr(code);
+        sqlite3_free(message);
+        throw StorageError(code, std::string(sql.substr(0, 80)) + ": " + text);
+    }
+}
+
+int Database::schema_version() {
+    return static_cast<int>(query_integer("PRAGMA user_version").value_or(0));
+}
+
+std::int64_t Database::changes() const { return sqlite3_changes64(db_); }
+
+void Database::migrate(const std::vector<Migration>& migrations) {
+    for (const Migration& migration : migrations) {
+        if (migration.version <= schema_version()) continue;
+        Transaction transaction(*this);
+        execute(migration.sql);
+        execute("PRAGMA user_version=" + std::to_string(migration.version));
+        transaction.commit();
+    }
+}
+
+void Database::backup_to(const std::string& destination) {
+    sqlite3* target = nullptr;
+    int code = sqlite3_open(destination.c_str(), &target);
+    if (code == SQLITE_OK) {
+        sqlite3_backup* backup = sqlite3_backup_init(target, "main", db_, "main");
+        if (backup) {
+            // Copies in steps so that writers are held up for short moments only.
+            do {
+                code = sqlite3_backup_step(backup, 256);
+                if (code == SQLITE_BUSY || code == SQLITE_LOCKED) sqlite3_sleep(5);
+            } while (code == SQLITE_OK || code == SQLITE_BUSY || code == SQLITE_LOCKED);
+            sqlite3_backup_finish(backup);
+        }
+        code = sqlite3_errcode(target);
+    }
+    const std::string message = target ? sqlite3_errmsg(target) : sqlite3_errstr(code);
+    sqlite3_close(target);
+    if (code != SQLITE_OK) throw StorageError(code, "backup to " + destination + ": " + message);
+}
+
+Transaction::Transaction(Database& database) : database_(database) {
+    database_.execute("BEGIN IMMEDIATE");
+}
+
+Transaction::~Transaction() {
+    if (!open_) return;
+    // A failed COMMIT may already have rolled back; ROLLBACK then fails harmlessly.
+    sqlite3_exec(database_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+}
+
+void Transaction::commit() {
+    database_.execute("COMMIT");
+    open_ = false;
+}
+
+}  // namespace loyalty
