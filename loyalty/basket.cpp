@@ -2,7 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "json_reader.hpp"
+#include "loyalty/json_reader.hpp"
 
 namespace loyalty {
 

@@ -1,4 +1,4 @@
-#include "json_reader.hpp"
+#include "loyalty/json_reader.hpp"
 
 #include <cmath>
 

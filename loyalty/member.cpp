@@ -1,6 +1,6 @@
 #include "loyalty/member.hpp"
 
-#include "json_reader.hpp"
+#include "loyalty/json_reader.hpp"
 #include "loyalty/identifiers.hpp"
 
 namespace loyalty {

@@ -1,7 +1,7 @@
 // Parsing of the POS's purchase and return requests; every error names its field.
 #include "loyalty/purchase.hpp"
 
-#include "json_reader.hpp"
+#include "loyalty/json_reader.hpp"
 #include "loyalty/identifiers.hpp"
 
 namespace loyalty {
