@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <stdexcept>
 
 #include "loyalty/router.hpp"
@@ -41,9 +42,13 @@ std::string escape_help(std::string_view help) {
     return escaped;
 }
 
+// The shortest text that reads back as the same double: "0.05", not "0.050000000000000003".
 std::string format_number(double value) {
     char text[64];
-    std::snprintf(text, sizeof text, "%.17g", value);
+    for (int precision = 1; precision <= 17; ++precision) {
+        std::snprintf(text, sizeof text, "%.*g", precision, value);
+        if (std::strtod(text, nullptr) == value) break;
+    }
     return text;
 }
 
