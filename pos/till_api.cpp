@@ -1,0 +1,187 @@
+#include "till_api.hpp"
+
+#include "loyalty/identifiers.hpp"
+#include "loyalty_version.hpp"
+
+namespace loyalty::pos {
+
+namespace {
+
+using http::Request;
+using http::Response;
+using nlohmann::json;
+
+// Unwraps a Result or turns its error into the HTTP refusal.
+template <class T>
+T take(Result<T> result) {
+    if (!result) {
+        const Error& e = result.error();
+        throw http::RequestError(status_for(e.kind), e.code, e.message,
+                                 e.field.empty() ? std::nullopt : std::optional(e.field));
+    }
+    return std::move(result).value();
+}
+
+// 201 for a new record, 200 for a replay of the same request (the first answer unchanged).
+template <class T>
+Response recorded(Result<Recorded<T>> result) {
+    Recorded<T> recorded = take(std::move(result));
+    Response response = Response::json(recorded.replayed ? 200 : 201, json(recorded.result));
+    response.headers.emplace_back("Idempotent-Replay", recorded.replayed ? "true" : "false");
+    return response;
+}
+
+std::string path_param(const Request& request, const std::string& name) {
+    return request.path_params.at(name);
+}
+
+int query_int(const Request& request, const std::string& name, int fallback, int min, int max) {
+    const auto found = request.query.find(name);
+    if (found == request.query.end()) return fallback;
+    const std::string& text = found->second;
+    if (text.empty() || text.size() > 9 || text.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoi(text) < min || std::stoi(text) > max)
+        throw http::RequestError(400, "invalid_field",
+                                 name + " must be a whole number from " + std::to_string(min) +
+                                     " to " + std::to_string(max), name);
+    return std::stoi(text);
+}
+
+json summary_json(Program& program, const std::string& member_id) {
+    return json(take(program.summary(member_id)));
+}
+
+Response find_members(Program& program, const Request& request) {
+    MemberRef reference;
+    if (const auto card = request.query.find("card"); card != request.query.end())
+        reference.card = take(normalise_card(card->second));
+    else if (const auto phone = request.query.find("phone"); phone != request.query.end())
+        reference.phone = take(normalise_phone(phone->second));
+    else
+        throw http::RequestError(400, "invalid_field", "look a member up by ?card= or ?phone=", "card");
+    const Member member = take(program.find_member(reference));
+    return Response::json(200, summary_json(program, member.member_id));
+}
+
+Response history(Program& program, const Request& request) {
+    const auto cursor = request.query.find("cursor");
+    const HistoryPage page = take(program.history(path_param(request, "id"),
+                                                  query_int(request, "limit", 20, 1, 100),
+                                                  cursor == request.query.end() ? "" : cursor->second));
+    return Response::json(200, {{"member_id", path_param(request, "id")},
+                                {"entries", page.entries},
+                                {"next_cursor", page.next_cursor.empty() ? json(nullptr)
+                                                                         : json(page.next_cursor)}});
+}
+
+std::string body_text(const json& body, const std::string& key) {
+    const auto found = body.find(key);
+    if (found == body.end() || !found->is_string())
+        throw http::RequestError(400, "invalid_field", key + " is required and must be a string", key);
+    return found->get<std::string>();
+}
+
+void add_member_routes(http::Router& router, Program& program) {
+    router.add("POST", "/v1/members", [&program](const Request& request) {
+        const auto enrolled = take(program.enroll(take(parse_enroll_request(request.json_body()))));
+        return Response::json(enrolled.replayed ? 200 : 201,
+                              summary_json(program, enrolled.result.member_id));
+    });
+    router.add("GET", "/v1/members", [&program](const Request& request) {
+        return find_members(program, request);
+    });
+    router.add("GET", "/v1/members/{id}", [&program](const Request& request) {
+        return Response::json(200, summary_json(program, path_param(request, "id")));
+    });
+    router.add("GET", "/v1/members/{id}/history", [&program](const Request& request) {
+        return history(program, request);
+    });
+    router.add("POST", "/v1/members/{id}/cards", [&program](const Request& request) {
+        const std::string member_id = path_param(request, "id");
+        take(program.add_card(member_id, body_text(request.json_body(), "card")));
+        return Response::json(200, summary_json(program, member_id));
+    });
+    router.add("POST", "/v1/cards/{card}/block", [&program](const Request& request) {
+        const Member member = take(program.block_card(path_param(request, "card")));
+        return Response::json(200, json(member));
+    });
+    router.add("POST", "/v1/cards/{card}/replace", [&program](const Request& request) {
+        const Member member = take(program.replace_card(path_param(request, "card"),
+                                                        body_text(request.json_body(), "card")));
+        return Response::json(200, summary_json(program, member.member_id));
+    });
+}
+
+void add_points_routes(http::Router& router, Program& program) {
+    router.add("POST", "/v1/checkout/quote", [&program](const Request& request) {
+        return Response::json(200, json(take(program.quote(take(parse_quote_request(request.json_body()))))));
+    });
+    router.add("POST", "/v1/purchases", [&program](const Request& request) {
+        return recorded(program.purchase(take(parse_purchase_request(request.json_body()))));
+    });
+    router.add("POST", "/v1/returns", [&program](const Request& request) {
+        return recorded(program.return_items(take(parse_return_request(request.json_body()))));
+    });
+    router.add("POST", "/v1/purchases/{txn_id}/void", [&program](const Request& request) {
+        return recorded(program.void_purchase(path_param(request, "txn_id")));
+    });
+    router.add("POST", "/v1/admin/expiry-run", [&program](const Request&) {
+        const ExpiryRun run = take(program.run_expiry());
+        return Response::json(200, {{"lots_expired", run.lots_expired},
+                                    {"points_expired", run.points_expired},
+                                    {"entry_ids", run.entry_ids}});
+    });
+    router.add("POST", "/v1/admin/tier-run", [&program](const Request&) {
+        const TierRun run = take(program.evaluate_tiers());
+        return Response::json(200, {{"members_checked", run.members_checked}, {"changes", run.changes}});
+    });
+    router.add("GET", "/v1/rules", [&program](const Request&) {
+        return Response::json(200, rules_to_json(program.rules()));
+    });
+}
+
+}  // namespace
+
+int status_for(ErrorKind kind) {
+    switch (kind) {
+        case ErrorKind::invalid: return 400;
+        case ErrorKind::not_found: return 404;
+        case ErrorKind::conflict: return 409;
+        case ErrorKind::refused: return 422;
+        case ErrorKind::unavailable: return 503;
+    }
+    return 500;
+}
+
+http::Response error_response(const Error& error) {
+    return http::error_response(status_for(error.kind), error.code, error.message,
+                                error.field.empty() ? std::nullopt
+                                                    : std::optional<std::string_view>(error.field));
+}
+
+void add_till_routes(http::Router& router, Program& program, TillIdentity identity,
+                     std::shared_ptr<http::MetricsRegistry> metrics, SyncStatusProvider sync_status) {
+    router.add(
+        "GET", "/v1/health",
+        [&program, identity, metrics, sync_status](const Request&) {
+            const std::int64_t pending = program.outbox().pending_count();
+            metrics->set_gauge("loyalty_outbox_pending_events",
+                               "Events not yet acknowledged by head office", static_cast<double>(pending));
+            json sync = sync_status ? sync_status()
+                                    : json{{"connected", false}, {"last_success", nullptr}};
+            sync["pending_events"] = pending;
+            return Response::json(200, {{"status", "ok"},
+                                        {"till_id", identity.till_id},
+                                        {"store_id", identity.store_id},
+                                        {"version", LOYALTY_VERSION},
+                                        {"git_revision", LOYALTY_GIT_REVISION},
+                                        {"rule_version", program.rules().version},
+                                        {"sync", sync}});
+        },
+        {.is_public = true});
+    add_member_routes(router, program);
+    add_points_routes(router, program);
+    http::add_metrics_route(router, metrics);
+}
+
+}  // namespace loyalty::pos

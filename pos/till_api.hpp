@@ -1,0 +1,34 @@
+// The till's HTTP/JSON API (docs/openapi.yaml): routes that turn POS requests into Program
+// calls and Program answers into JSON. Refusals map to status codes by ErrorKind:
+// invalid 400, not_found 404, conflict 409, refused 422, unavailable 503.
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "loyalty/metrics.hpp"
+#include "loyalty/program.hpp"
+#include "loyalty/router.hpp"
+
+namespace loyalty::pos {
+
+struct TillIdentity {
+    std::string till_id;
+    std::string store_id;
+};
+
+// What /v1/health says about sync; supplied by the sync agent when there is one.
+using SyncStatusProvider = std::function<nlohmann::json()>;
+
+// Registers every /v1 route and /metrics. `program` must outlive the router; the handlers
+// run on the server's single handler thread, which serialises all access to it.
+void add_till_routes(http::Router& router, Program& program, TillIdentity identity,
+                     std::shared_ptr<http::MetricsRegistry> metrics,
+                     SyncStatusProvider sync_status = {});
+
+int status_for(ErrorKind kind);
+http::Response error_response(const Error& error);
+
+}  // namespace loyalty::pos

@@ -1,0 +1,131 @@
+#include "till_config.hpp"
+
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "loyalty/json_reader.hpp"
+#include "loyalty_version.hpp"
+
+namespace loyalty::pos {
+
+namespace {
+
+using std::chrono::milliseconds;
+
+Result<std::string> read_file(const std::string& path, const std::string& field) {
+    std::ifstream in(path);
+    if (!in) return invalid(field, "cannot read " + field + " file " + path);
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+}  // namespace
+
+Result<std::pair<std::string, std::uint16_t>> parse_listen(const std::string& text,
+                                                           const std::string& field) {
+    const auto colon = text.rfind(':');
+    if (colon == std::string::npos || colon == 0)
+        return invalid(field, field + " must be ADDRESS:PORT, e.g. 127.0.0.1:8080");
+    const std::string port_text = text.substr(colon + 1);
+    if (port_text.empty() || port_text.size() > 5 ||
+        port_text.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoi(port_text) > 65535)
+        return invalid(field, field + " has a port that is not a number from 0 to 65535");
+    return std::pair{text.substr(0, colon), static_cast<std::uint16_t>(std::stoi(port_text))};
+}
+
+Result<TillConfig> parse_till_config(const std::string& json_text, TillConfig config) {
+    const auto document = nlohmann::json::parse(json_text, nullptr, false);
+    if (document.is_discarded())
+        return Error{ErrorKind::invalid, "malformed_json", "the config file is not valid JSON", "config"};
+    JsonReader reader(document, "");
+    config.till_id = reader.text("till_id", 64, config.till_id);
+    config.store_id = reader.text("store_id", 64, config.store_id);
+    const std::string listen = reader.text("listen", 300, "");
+    config.database = reader.text("database", 4096, config.database);
+    config.rules_file = reader.text("rules_file", 4096, config.rules_file);
+    const std::string token = reader.text("api_token", 512, config.api_token.value_or(""));
+    const std::string durability = reader.text("durability", 16, "full");
+    config.body_limit_bytes = static_cast<std::size_t>(
+        reader.integer("body_limit_bytes", 1024, 64 * 1024 * 1024, config.body_limit_bytes));
+    config.header_timeout = milliseconds(
+        reader.integer("header_timeout_ms", 100, 600'000, config.header_timeout.count()));
+    config.idle_timeout =
+        milliseconds(reader.integer("idle_timeout_ms", 100, 3'600'000, config.idle_timeout.count()));
+    config.void_window_hours =
+        static_cast<int>(reader.integer("void_window_hours", 0, 24 * 7, config.void_window_hours));
+    config.maintenance_interval_seconds = static_cast<int>(reader.integer(
+        "maintenance_interval_seconds", 1, 86'400, config.maintenance_interval_seconds));
+    reader.only({"till_id", "store_id", "listen", "database", "rules_file", "api_token",
+                 "durability", "body_limit_bytes", "header_timeout_ms", "idle_timeout_ms",
+                 "void_window_hours", "maintenance_interval_seconds", "sync"});
+    if (!reader.ok()) return reader.error();
+    if (config.till_id.empty()) return invalid("till_id", "till_id must not be empty");
+    if (durability != "full" && durability != "normal")
+        return invalid("durability", "durability must be \"full\" or \"normal\"");
+    config.durability = durability == "full" ? Durability::full : Durability::normal;
+    if (!token.empty()) config.api_token = token;
+    if (!listen.empty()) {
+        auto parsed = parse_listen(listen, "listen");
+        if (!parsed) return parsed.error();
+        std::tie(config.listen_address, config.listen_port) = *parsed;
+    }
+    return config;
+}
+
+Result<TillCommandLine> parse_till_command_line(const std::vector<std::string>& args) {
+    TillCommandLine command;
+    std::optional<std::string> listen, database;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const std::string& arg = args[i];
+        const auto value = [&](const std::string& flag) -> Result<std::string> {
+            if (i + 1 >= args.size()) return invalid(flag, flag + " needs a value");
+            return args[++i];
+        };
+        if (arg == "--help" || arg == "-h") {
+            command.show_help = true;
+        } else if (arg == "--version") {
+            command.show_version = true;
+        } else if (arg == "--config" || arg == "--listen" || arg == "--db") {
+            auto text = value(arg);
+            if (!text) return text.error();
+            if (arg == "--listen") listen = *text;
+            else if (arg == "--db") database = *text;
+            else {
+                auto file = read_file(*text, "config");
+                if (!file) return file.error();
+                auto config = parse_till_config(*file);
+                if (!config) return config.error();
+                command.config = *config;
+            }
+        } else {
+            return invalid(arg, "unknown option " + arg + "; see --help");
+        }
+    }
+    if (listen) {
+        auto parsed = parse_listen(*listen, "--listen");
+        if (!parsed) return parsed.error();
+        std::tie(command.config.listen_address, command.config.listen_port) = *parsed;
+    }
+    if (database) command.config.database = *database;
+    return command;
+}
+
+std::string till_usage() {
+    return "usage: loyaltyd [--config FILE] [--listen ADDRESS:PORT] [--db FILE] [--help] [--version]\n"
+           "\n"
+           "The till's loyalty daemon: a local HTTP/JSON API for the POS (see docs/openapi.yaml).\n"
+           "  --config FILE          JSON config (till_id, store_id, listen, database, rules_file,\n"
+           "                         api_token, durability, body_limit_bytes, ...)\n"
+           "  --listen ADDRESS:PORT  where to serve the API (default 127.0.0.1:8080; port 0 picks one)\n"
+           "  --db FILE              the SQLite database (created if missing)\n";
+}
+
+std::string version_string(const std::string& program) {
+    return program + " " + LOYALTY_VERSION + " (git " + LOYALTY_GIT_REVISION + ")";
+}
+
+}  // namespace loyalty::pos

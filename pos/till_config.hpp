@@ -1,0 +1,49 @@
+// loyaltyd's configuration: a JSON file, then command-line flags on top. Invalid values are
+// refused at start with a message naming the field, so a till never runs half-configured.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "loyalty/result.hpp"
+#include "loyalty/store.hpp"
+
+namespace loyalty::pos {
+
+struct TillConfig {
+    std::string till_id = "S01-T1";
+    std::string store_id = "S01";
+    std::string listen_address = "127.0.0.1";
+    std::uint16_t listen_port = 8080;
+    std::string database = "loyalty-till.db";
+    std::string rules_file;  // empty: the built-in demo rules
+    std::optional<std::string> api_token;
+    Durability durability = Durability::full;
+    std::size_t body_limit_bytes = 256 * 1024;
+    std::chrono::milliseconds header_timeout{5'000};
+    std::chrono::milliseconds idle_timeout{60'000};
+    int void_window_hours = 24;
+    int maintenance_interval_seconds = 3600;  // expiry and tier runs
+};
+
+// What the command line asked for.
+struct TillCommandLine {
+    TillConfig config;
+    bool show_help = false;
+    bool show_version = false;
+};
+
+// Reads the config file named by --config (if any), then applies --listen and --db.
+Result<TillCommandLine> parse_till_command_line(const std::vector<std::string>& args);
+Result<TillConfig> parse_till_config(const std::string& json_text, TillConfig defaults = {});
+// "127.0.0.1:8080" -> address and port; the field name is used in errors.
+Result<std::pair<std::string, std::uint16_t>> parse_listen(const std::string& text,
+                                                           const std::string& field);
+
+std::string till_usage();
+std::string version_string(const std::string& program);
+
+}  // namespace loyalty::pos
