@@ -2,6 +2,7 @@
 
 #include <boost/asio.hpp>
 #include <catch2/catch.hpp>
+#include <csignal>
 #include <future>
 #include <thread>
 
@@ -342,4 +343,32 @@ TEST_CASE("start() names the address it cannot listen on", "[http_server]") {
     } catch (const std::system_error& error) {
         CHECK(contains(error.what(), "127.0.0.1:" + std::to_string(first.server.port())));
     }
+}
+
+TEST_CASE("run_until_signalled stops gracefully on SIGTERM", "[http_server]") {
+    std::promise<std::uint16_t> listening;
+    struct RestoreSink {
+        LogSink previous;
+        ~RestoreSink() { set_log_sink(previous); }
+    } restore{set_log_sink([&listening](std::string_view line) {
+        const auto parsed = nlohmann::json::parse(line);
+        if (parsed["event"] == "listening") listening.set_value(parsed["port"].get<std::uint16_t>());
+    })};
+    Router router;
+    router.add("GET", "/v1/health", [](const Request&) { return Response::json(200, {{"status", "ok"}}); });
+    HttpServer server(test_config(), std::move(router));
+    auto running = std::async(std::launch::async, [&server] { server.run_until_signalled(); });
+    // Even when a check below fails, the server thread must end or the test hangs.
+    struct SignalOnExit {
+        std::future<void>& running;
+        ~SignalOnExit() {
+            if (running.wait_for(0s) != std::future_status::ready) std::raise(SIGTERM);
+        }
+    } signal_on_exit{running};
+
+    auto port = listening.get_future();
+    REQUIRE(port.wait_for(10s) == std::future_status::ready);
+    CHECK(HttpClient("127.0.0.1", port.get(), {std::nullopt, 10s}).request("GET", "/v1/health").status == 200);
+    std::raise(SIGTERM);  // asio's handler is installed before start(), so this cannot kill us
+    CHECK(running.wait_for(20s) == std::future_status::ready);
 }

@@ -78,7 +78,7 @@ public:
           metrics_(std::move(metrics)),
           io_(config_.io_threads),
           io_work_(asio::make_work_guard(io_)),
-          handler_pool_(static_cast<std::size_t>(config_.handler_threads)),
+          handler_pool_(static_cast<std::size_t>(std::max(1, config_.handler_threads))),
           acceptor_(asio::make_strand(io_)) {}
 
     ~Impl() { stop(); }
