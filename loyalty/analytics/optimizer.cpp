@@ -103,7 +103,14 @@ Minimum minimize_bfgs(const Objective& objective, std::vector<double> start,
             y[i] = trial.gradient[i] - current.gradient[i];
         }
         update_inverse_hessian(inverse, s, y);
+        // Near the optimum rounding noise in f and its gradient can stall the gradient test;
+        // a step that no longer changes f with a small gradient is the optimum at this precision.
+        const bool stalled = std::abs(trial.value - current.value) <= 1e-15 * std::abs(current.value);
         std::swap(current, trial);
+        if (stalled && max_abs(current.gradient) < std::sqrt(gradient_tolerance)) {
+            result.converged = true;
+            break;
+        }
     }
     result.x = current.x;
     result.value = current.value;

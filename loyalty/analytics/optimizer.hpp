@@ -18,9 +18,9 @@ struct Minimum {
     bool converged = false;
 };
 
-// BFGS with an Armijo backtracking line search. Stops when the largest gradient component is
-// below gradient_tolerance, or when a step no longer changes f.
+// BFGS with an Armijo backtracking line search. Converged when the largest gradient component
+// is below gradient_tolerance, or below its square root once steps no longer change f.
 Minimum minimize_bfgs(const Objective& objective, std::vector<double> start,
-                      std::size_t max_iterations = 500, double gradient_tolerance = 1e-8);
+                      std::size_t max_iterations = 500, double gradient_tolerance = 1e-9);
 
 }  // namespace loyalty::analytics
