@@ -134,6 +134,8 @@ TierRules read_tiers(JsonReader& reader) {
     tiers.window_days = static_cast<int>(reader.integer("window_days", 1, 3660, 365));
     tiers.downgrade_grace_days =
         static_cast<int>(reader.integer("downgrade_grace_days", 0, 3660, 30));
+    // Checked before the levels: a misspelt "levels" must not leave a one-tier programme.
+    reader.only({"window_days", "downgrade_grace_days", "levels"});
     const json* levels = reader.array("levels");
     if (!reader.ok()) return tiers;
     if (!levels) {
@@ -144,7 +146,6 @@ TierRules read_tiers(JsonReader& reader) {
         tiers.levels.push_back(read_level(reader, (*levels)[i], "levels[" + std::to_string(i) + "]"));
     if (!reader.ok()) return tiers;
     check_level_order(reader, tiers.levels);
-    reader.only({"window_days", "downgrade_grace_days", "levels"});
     return tiers;
 }
 
