@@ -113,8 +113,14 @@ void Program::State::publish(const std::string& type, nlohmann::json body, Times
     outbox.append(type, body, at);
 }
 
-Result<Recorded<Member>> Program::enroll(const EnrollRequest& request) {
+Result<Recorded<Member>> Program::enroll(const EnrollRequest& raw) {
     State& s = *state_;
+    // The request holds raw card and phone: normalise and check them through the one gate, so
+    // that a mistyped card or an unnormalised duplicate can never be stored.
+    auto checked = parse_enroll_request(
+        {{"card", raw.card}, {"phone", raw.phone}, {"name", raw.name}, {"email", raw.email}});
+    if (!checked) return checked.error();
+    const EnrollRequest& request = checked.value();
     const nlohmann::json canonical = {{"card", request.card}, {"phone", request.phone},
                                       {"name", request.name}, {"email", request.email}};
     const std::string key = request.card.empty() ? "phone:" + request.phone : "card:" + request.card;
