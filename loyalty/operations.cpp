@@ -29,6 +29,23 @@ json canonical(const ReturnRequest& request) {
             {"lines", lines}};
 }
 
+// The core does not trust its caller to have validated a request: it passes it through the same
+// gate as the JSON the POS sends, which also normalises the card and phone.
+json request_body(const PurchaseRequest& request) {
+    json body = {{"lines", request.lines}, {"redeem_points", request.redeem_points}};
+    if (!request.txn_id.empty()) body["txn_id"] = request.txn_id;
+    if (!request.member.member_id.empty()) body["member_id"] = request.member.member_id;
+    if (!request.member.card.empty()) body["card"] = request.member.card;
+    if (!request.member.phone.empty()) body["phone"] = request.member.phone;
+    return body;
+}
+
+json request_body(const ReturnRequest& request) {
+    json body = canonical(request);
+    if (request.lines.empty()) body.erase("lines");
+    return body;
+}
+
 // Calendar periods for earning caps, in UTC; weeks start on Monday.
 Timestamp start_of_day(Timestamp t) { return day_number(t) * seconds_per_day; }
 Timestamp start_of_week(Timestamp t) {
@@ -211,8 +228,11 @@ Result<std::vector<std::int64_t>> units_to_return(const StoredPurchase& purchase
 
 }  // namespace
 
-Result<Quote> Program::quote(const PurchaseRequest& request) {
+Result<Quote> Program::quote(const PurchaseRequest& unchecked) {
     State& s = *state_;
+    auto checked = parse_quote_request(request_body(unchecked));
+    if (!checked) return checked.error();
+    const PurchaseRequest& request = checked.value();
     return s.transact<Quote>([&]() -> Result<Quote> {
         const bool has_member = !request.member.member_id.empty() || !request.member.card.empty() ||
                                 !request.member.phone.empty();
@@ -244,8 +264,11 @@ Result<Quote> Program::quote(const PurchaseRequest& request) {
     });
 }
 
-Result<Recorded<PurchaseResult>> Program::purchase(const PurchaseRequest& request) {
+Result<Recorded<PurchaseResult>> Program::purchase(const PurchaseRequest& unchecked) {
     State& s = *state_;
+    auto checked = parse_purchase_request(request_body(unchecked));
+    if (!checked) return checked.error();
+    const PurchaseRequest& request = checked.value();
     return s.idempotent<PurchaseResult>("purchase", request.txn_id, canonical(request),
                                         [&]() -> Result<PurchaseResult> {
         auto member = s.resolve(request.member);
@@ -322,8 +345,11 @@ Result<Recorded<PurchaseResult>> Program::purchase(const PurchaseRequest& reques
     });
 }
 
-Result<Recorded<ReturnResult>> Program::return_items(const ReturnRequest& request) {
+Result<Recorded<ReturnResult>> Program::return_items(const ReturnRequest& unchecked) {
     State& s = *state_;
+    auto checked = parse_return_request(request_body(unchecked));
+    if (!checked) return checked.error();
+    const ReturnRequest& request = checked.value();
     return s.idempotent<ReturnResult>("return", request.return_id, canonical(request),
                                       [&]() -> Result<ReturnResult> {
         auto purchase = load_purchase(s.database, request.original_txn_id, "original_txn_id");
