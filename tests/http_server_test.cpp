@@ -318,20 +318,6 @@ TEST_CASE("GET /metrics serves Prometheus text with the request counters", "[htt
     CHECK(contains(metrics.body, "loyalty_http_request_duration_seconds_count{route=\"/v1/members/{id}\"} 1\n"));
 }
 
-TEST_CASE("the client names the address when it cannot connect", "[http_client]") {
-    std::uint16_t closed_port = 0;
-    {
-        TestServer test;
-        closed_port = test.server.port();
-    }
-    try {
-        HttpClient("127.0.0.1", closed_port, {std::nullopt, 2s}).request("GET", "/v1/health");
-        FAIL("the request should have failed");
-    } catch (const HttpClientError& error) {
-        CHECK(contains(error.what(), "GET /v1/health to 127.0.0.1:" + std::to_string(closed_port)));
-    }
-}
-
 TEST_CASE("start() names the address it cannot listen on", "[http_server]") {
     TestServer first;
     ServerConfig config = test_config();
