@@ -21,6 +21,16 @@ namespace {
 struct Sale {
     PurchaseRequest request;
     std::string member_id;
+    PurchaseResult result;
+    std::int64_t units_returned = 0;
+    Points reversed = 0;
+    Points refunded = 0;
+
+    std::int64_t units() const {
+        std::int64_t total = 0;
+        for (const BasketLine& l : request.lines) total += l.quantity;
+        return total;
+    }
 };
 
 class Simulation {
@@ -101,7 +111,7 @@ private:
         }
         CHECK(result->result.points_redeemed == redeem);
         model_[member] += result->result.points_earned - result->result.points_redeemed;
-        sales_.push_back({request, member});
+        sales_.push_back({request, member, result->result});
         return member;
     }
 
@@ -126,7 +136,7 @@ private:
 
     std::string give_back(int n) {
         if (sales_.empty()) return "";
-        const Sale& sale = sales_[random_() % sales_.size()];
+        Sale& sale = sales_[random_() % sales_.size()];
         ReturnRequest request{"R-" + std::to_string(n), sale.request.txn_id, {}};
         if (random_() % 3 != 0) {
             const BasketLine& sold = sale.request.lines[random_() % sale.request.lines.size()];
@@ -144,6 +154,14 @@ private:
         shortfall_[sale.member_id] += r.points_shortfall;
         CHECK(r.points_shortfall >= 0);
         CHECK(r.points_shortfall <= r.points_reversed);
+        // Once every unit is back, exactly what the sale earned and redeemed has been undone.
+        for (const LineResult& l : r.lines) sale.units_returned += l.quantity;
+        sale.reversed += r.points_reversed;
+        sale.refunded += r.points_refunded;
+        if (sale.units_returned == sale.units()) {
+            CHECK(sale.reversed == sale.result.points_earned);
+            CHECK(sale.refunded == sale.result.points_redeemed);
+        }
         // The same return again is a replay and changes nothing.
         const auto after = fixture_.snapshot();
         CHECK(fixture_.program->return_items(request)->replayed);
