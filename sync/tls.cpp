@@ -86,12 +86,28 @@ PublicKeyDigest public_key_digest(X509* certificate) {
 
 // Chain and host name are checked by OpenSSL first; the pin is one more condition on head
 // office's own certificate (depth 0), so a pinned key with a bad chain is still refused.
-bool check_pin(const PublicKeyDigest& pin, bool preverified, asio::ssl::verify_context& context) {
+bool check_pins(const std::vector<PublicKeyDigest>& pins, bool preverified,
+                asio::ssl::verify_context& context) {
     X509_STORE_CTX* store = context.native_handle();
     if (!preverified || X509_STORE_CTX_get_error_depth(store) != 0) return preverified;
-    if (public_key_digest(X509_STORE_CTX_get_current_cert(store)) == pin) return true;
+    const PublicKeyDigest presented = public_key_digest(X509_STORE_CTX_get_current_cert(store));
+    if (std::find(pins.begin(), pins.end(), presented) != pins.end()) return true;
     X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
     return false;
+}
+
+std::vector<PublicKeyDigest> parse_pins(const std::vector<std::string>& texts) {
+    std::vector<PublicKeyDigest> pins;
+    for (const std::string& text : texts) {
+        const std::optional<PublicKeyDigest> pin = parse_public_key_pin(text);
+        if (!pin) {
+            throw std::runtime_error("pinned public key \"" + text +
+                                     "\" is neither 64 hex digits nor 44 base64 characters of "
+                                     "a SHA-256");
+        }
+        pins.push_back(*pin);
+    }
+    return pins;
 }
 
 bool valid_till_part(std::string_view part) {
@@ -107,7 +123,7 @@ ConnectionError handshake_failure(Stream& stream, const error_code& error) {
     std::string message = "TLS handshake failed: " + error.message();
     const long verify_result = SSL_get_verify_result(stream.native_handle());
     if (verify_result == X509_V_ERR_APPLICATION_VERIFICATION) {
-        message += ": the server's public key does not match the pinned SHA-256";
+        message += ": the server's public key matches none of the pinned SHA-256s";
     } else if (verify_result != X509_V_OK) {
         message +=
             std::string(": peer certificate: ") + X509_verify_cert_error_string(verify_result);
@@ -177,15 +193,10 @@ asio::ssl::context make_client_context(const ClientSettings& settings) {
     configure_common(context, settings.ca_file, settings.certificate_file,
                      settings.private_key_file, settings.min_version);
     context.set_verify_mode(asio::ssl::verify_peer);
-    if (!settings.pinned_public_key.empty()) {
-        const std::optional<PublicKeyDigest> pin = parse_public_key_pin(settings.pinned_public_key);
-        if (!pin) {
-            throw std::runtime_error(
-                "pinned public key \"" + settings.pinned_public_key +
-                "\" is neither 64 hex digits nor 44 base64 characters of a SHA-256");
-        }
-        context.set_verify_callback([pin = *pin](bool preverified, asio::ssl::verify_context& ctx) {
-            return check_pin(pin, preverified, ctx);
+    if (!settings.pinned_public_keys.empty()) {
+        context.set_verify_callback([pins = parse_pins(settings.pinned_public_keys)](
+                                        bool preverified, asio::ssl::verify_context& ctx) {
+            return check_pins(pins, preverified, ctx);
         });
     }
     return context;

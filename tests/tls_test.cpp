@@ -95,9 +95,9 @@ tls::ServerSettings server_settings() {
 }
 
 // A till that trusts the real chain CA and presents the certificate in `bundle`.
-tls::ClientSettings till_settings(const fs::path& bundle, std::string pin = "") {
+tls::ClientSettings till_settings(const fs::path& bundle, std::vector<std::string> pins = {}) {
     return {Certificates::get().chain() / "ca.crt", bundle / "till.crt", bundle / "till.key",
-            std::move(pin)};
+            std::move(pins)};
 }
 
 // A till context built by hand, for what make_client_context never builds.
@@ -252,7 +252,7 @@ TEST_CASE("a till with a certificate from the chain connects and head office lea
     CHECK(outcome.server.tls_version == "TLSv1.3");
 }
 
-TEST_CASE("a till pinning head office's key connects with the pin in base64 or hex") {
+TEST_CASE("a till pinning head office's key connects with the pin in base64 or hex, or in a list") {
     const std::string base64 = Certificates::get().server_pin();
     const auto digest = tls::parse_public_key_pin(base64);
     REQUIRE(digest);
@@ -262,9 +262,11 @@ TEST_CASE("a till pinning head office's key connects with the pin in base64 or h
         hex += std::string{digits[byte >> 4], digits[byte & 15], ':'};
     }
     hex.pop_back();
-    for (const std::string& pin : {base64, hex}) {
-        INFO(pin);
-        require_success(exchange_as(till_settings(Certificates::get().till("0042-03"), pin)));
+    const std::string other_key(64, 'a');
+    for (const std::vector<std::string>& pins :
+         std::vector<std::vector<std::string>>{{base64}, {hex}, {other_key, base64}}) {
+        INFO(pins.front());
+        require_success(exchange_as(till_settings(Certificates::get().till("0042-03"), pins)));
     }
 }
 
@@ -305,14 +307,13 @@ TEST_CASE("a till refuses head office under a host name its certificate does not
     CHECK_THAT(client_message(outcome), Catch::Contains("IP address mismatch"));
 }
 
-TEST_CASE("a till refuses head office whose key does not match the pin") {
-    const std::string wrong_pin(64, 'a');
-    const Outcome outcome =
-        exchange_as(till_settings(Certificates::get().till("0042-03"), wrong_pin));
+TEST_CASE("a till refuses head office whose key matches none of the pins") {
+    const Outcome outcome = exchange_as(till_settings(
+        Certificates::get().till("0042-03"), {std::string(64, 'a'), std::string(64, 'b')}));
     CHECK_FALSE(outcome.server.till_id);
     REQUIRE(outcome.client.error);
     CHECK(outcome.client.error->kind == tls::ConnectionError::Kind::refused);
-    CHECK_THAT(client_message(outcome), Catch::Contains("pinned SHA-256"));
+    CHECK_THAT(client_message(outcome), Catch::Contains("none of the pinned SHA-256s"));
 }
 
 TEST_CASE("a till offering only TLS 1.1 is refused by head office") {
@@ -467,7 +468,7 @@ TEST_CASE("context set-up errors name the file and the problem") {
                       Catch::Contains("cannot load the chain CA"));
 
     CHECK_THROWS_WITH(
-        tls::make_client_context(till_settings(Certificates::get().till("0042-03"), "not-a-pin")),
+        tls::make_client_context(till_settings(Certificates::get().till("0042-03"), {"not-a-pin"})),
         Catch::Contains("not-a-pin"));
 }
 

@@ -23,6 +23,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "loyalty/protocol.hpp"
 
@@ -48,8 +49,9 @@ struct ClientSettings {
     std::filesystem::path ca_file;           // the chain's CA: the only trust anchor
     std::filesystem::path certificate_file;  // this till's certificate (PEM)
     std::filesystem::path private_key_file;  // its key (PEM)
-    // SHA-256 of head office's SubjectPublicKeyInfo, base64 or hex; empty for no pinning.
-    std::string pinned_public_key;
+    // SHA-256s of head office's SubjectPublicKeyInfo, base64 or hex; empty for no pinning.
+    // The key must match one of them: list the next key too before rotating head office's.
+    std::vector<std::string> pinned_public_keys;
     TlsVersion min_version = TlsVersion::tls1_2;
 };
 
