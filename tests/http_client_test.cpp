@@ -9,7 +9,9 @@ namespace asio = boost::asio;
 
 namespace {
 
-bool contains(const std::string& text, std::string_view part) { return text.find(part) != std::string::npos; }
+bool contains(const std::string& text, std::string_view part) {
+    return text.find(part) != std::string::npos;
+}
 
 std::string failure_of(HttpClient& client) {
     try {
@@ -31,7 +33,8 @@ TEST_CASE("the client names the request and address when it cannot connect", "[h
         closed_port = acceptor.local_endpoint().port();
     }
     HttpClient client("127.0.0.1", closed_port, {std::nullopt, 2s});
-    CHECK(contains(failure_of(client), "GET /v1/health to 127.0.0.1:" + std::to_string(closed_port)));
+    CHECK(
+        contains(failure_of(client), "GET /v1/health to 127.0.0.1:" + std::to_string(closed_port)));
 }
 
 TEST_CASE("the client gives up on a server that never answers", "[http_client]") {

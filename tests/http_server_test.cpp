@@ -23,20 +23,28 @@ struct Gate {
     std::shared_future<void> released = release.get_future().share();
 };
 
-Router test_router(const std::shared_ptr<Gate>& gate, const std::shared_ptr<MetricsRegistry>& metrics) {
+Router test_router(const std::shared_ptr<Gate>& gate,
+                   const std::shared_ptr<MetricsRegistry>& metrics) {
     Router router;
-    router.add("GET", "/v1/health", [](const Request&) { return Response::json(200, {{"status", "ok"}}); },
+    router.add("GET", "/v1/health",
+               [](const Request&) {
+                   return Response::json(200, {{"status", "ok"}});
+               },
                {.is_public = true});
     router.add("GET", "/v1/members/{id}", [](const Request& request) {
-        return Response::json(200, {{"id", request.path_params.at("id")}, {"query", request.query}});
+        return Response::json(200,
+                              {{"id", request.path_params.at("id")}, {"query", request.query}});
     });
     router.add("POST", "/v1/purchases/{txn_id}/void", [](const Request& request) {
         return Response::json(200, {{"voided", request.path_params.at("txn_id")}});
     });
-    router.add("POST", "/v1/echo", [](const Request& request) { return Response::json(200, request.json_body()); });
-    router.add("GET", "/v1/boom", [](const Request&) -> Response { throw std::runtime_error("disk on fire"); });
+    router.add("POST", "/v1/echo",
+               [](const Request& request) { return Response::json(200, request.json_body()); });
+    router.add("GET", "/v1/boom",
+               [](const Request&) -> Response { throw std::runtime_error("disk on fire"); });
     router.add("POST", "/v1/refuse", [](const Request&) -> Response {
-        throw RequestError(422, "insufficient_points", "the member has 10 points, 50 requested", "redeem_points");
+        throw RequestError(422, "insufficient_points", "the member has 10 points, 50 requested",
+                           "redeem_points");
     });
     router.add("GET", "/v1/slow", [gate](const Request&) {
         gate->entered.set_value();
@@ -95,13 +103,18 @@ std::optional<std::string> raw_exchange(std::uint16_t port, std::string_view byt
     return received;
 }
 
-std::string error_code_of(const ClientResponse& response) { return response.json()["error"]["code"]; }
+std::string error_code_of(const ClientResponse& response) {
+    return response.json()["error"]["code"];
+}
 
-bool contains(const std::string& text, std::string_view part) { return text.find(part) != std::string::npos; }
+bool contains(const std::string& text, std::string_view part) {
+    return text.find(part) != std::string::npos;
+}
 
 }  // namespace
 
-TEST_CASE("routes, path parameters and percent-decoded queries reach the handler", "[http_server]") {
+TEST_CASE("routes, path parameters and percent-decoded queries reach the handler",
+          "[http_server]") {
     TestServer test;
     auto client = test.client();
     const auto member = client.request("GET", "/v1/members/M%2042?card=60%2012&phone=%2B44+20");
@@ -117,7 +130,8 @@ TEST_CASE("routes, path parameters and percent-decoded queries reach the handler
     CHECK(voided.json()["voided"] == "T-9");
 }
 
-TEST_CASE("unknown paths get 404 and known paths with a wrong method 405 with Allow", "[http_server]") {
+TEST_CASE("unknown paths get 404 and known paths with a wrong method 405 with Allow",
+          "[http_server]") {
     TestServer test;
     auto client = test.client();
     const auto missing = client.request("GET", "/v1/nothing");
@@ -166,8 +180,9 @@ TEST_CASE("malformed HTTP gets a 400 JSON error and the connection is closed", "
 TEST_CASE("a body over the limit gets 413", "[http_server]") {
     TestServer test;
     SECTION("announced by Content-Length") {
-        const auto reply = raw_exchange(test.server.port(),
-                                        "POST /v1/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n");
+        const auto reply =
+            raw_exchange(test.server.port(),
+                         "POST /v1/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n");
         REQUIRE(reply);
         CHECK(reply->rfind("HTTP/1.1 413", 0) == 0);
         CHECK(contains(*reply, "\"body_too_large\""));
@@ -184,8 +199,9 @@ TEST_CASE("the bearer token guards every route but the public ones", "[http_serv
     config.bearer_token = "s3cret-token";
     TestServer test(config);
 
-    for (const auto& token : {std::optional<std::string>{}, std::optional<std::string>{"wrong-token!"},
-                              std::optional<std::string>{"s3cret-toke"}}) {
+    for (const auto& token :
+         {std::optional<std::string>{}, std::optional<std::string>{"wrong-token!"},
+          std::optional<std::string>{"s3cret-toke"}}) {
         const auto refused = test.client(token).request("GET", "/v1/members/1");
         CHECK(refused.status == 401);
         CHECK(error_code_of(refused) == "unauthorized");
@@ -206,13 +222,15 @@ TEST_CASE("a handler exception becomes a 500 and the server keeps serving", "[ht
     CHECK(error_code_of(failed) == "internal_error");
     CHECK_FALSE(contains(failed.body, "disk on fire"));  // internals stay in the log
     CHECK(client.request("GET", "/v1/health").status == 200);
-    CHECK(contains(test.metrics->render(), "loyalty_http_errors_total{kind=\"handler_exception\"} 1"));
+    CHECK(contains(test.metrics->render(),
+                   "loyalty_http_errors_total{kind=\"handler_exception\"} 1"));
 }
 
 TEST_CASE("slow and silent clients are dropped by the timeouts", "[http_server]") {
     TestServer test;
     SECTION("a header that never completes (slow loris)") {
-        const auto reply = raw_exchange(test.server.port(), "GET /v1/health HTTP/1.1\r\nHost: t\r\nX-Slow: ");
+        const auto reply =
+            raw_exchange(test.server.port(), "GET /v1/health HTTP/1.1\r\nHost: t\r\nX-Slow: ");
         REQUIRE(reply);  // closed by the server, not by our own deadline
         CHECK(reply->empty());
     }
@@ -222,7 +240,8 @@ TEST_CASE("slow and silent clients are dropped by the timeouts", "[http_server]"
         CHECK(reply->empty());
     }
     SECTION("a keep-alive connection left idle after a request") {
-        const auto reply = raw_exchange(test.server.port(), "GET /v1/health HTTP/1.1\r\nHost: t\r\n\r\n");
+        const auto reply =
+            raw_exchange(test.server.port(), "GET /v1/health HTTP/1.1\r\nHost: t\r\n\r\n");
         REQUIRE(reply);
         CHECK(reply->rfind("HTTP/1.1 200", 0) == 0);
     }
@@ -230,9 +249,10 @@ TEST_CASE("slow and silent clients are dropped by the timeouts", "[http_server]"
 
 TEST_CASE("pipelined requests on one connection are answered in order", "[http_server]") {
     TestServer test;
-    const auto reply = raw_exchange(test.server.port(),
-                                    "GET /v1/members/first HTTP/1.1\r\nHost: t\r\n\r\n"
-                                    "GET /v1/members/second HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    const auto reply =
+        raw_exchange(test.server.port(),
+                     "GET /v1/members/first HTTP/1.1\r\nHost: t\r\n\r\n"
+                     "GET /v1/members/second HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
     REQUIRE(reply);
     const auto first = reply->find("\"first\"");
     const auto second = reply->find("\"second\"");
@@ -241,7 +261,8 @@ TEST_CASE("pipelined requests on one connection are answered in order", "[http_s
     CHECK(first < second);
 }
 
-TEST_CASE("many concurrent keep-alive clients are all served, each on one connection", "[http_server]") {
+TEST_CASE("many concurrent keep-alive clients are all served, each on one connection",
+          "[http_server]") {
     ServerConfig config = test_config();
     config.io_threads = 2;
     config.idle_timeout = 10s;
@@ -264,16 +285,18 @@ TEST_CASE("many concurrent keep-alive clients are all served, each on one connec
     for (auto& success : successes) CHECK(success.get() == requests_each);
     const std::string text = test.metrics->render();
     CHECK(contains(text, "loyalty_http_connections_total " + std::to_string(clients) + "\n"));
-    CHECK(contains(text, "route=\"/v1/members/{id}\",status=\"200\"} " + std::to_string(clients * requests_each)));
+    CHECK(contains(text, "route=\"/v1/members/{id}\",status=\"200\"} " +
+                             std::to_string(clients * requests_each)));
 }
 
 TEST_CASE("handlers run off the I/O thread: a blocked handler does not stall other connections",
           "[http_server]") {
     TestServer test;
-    auto slow = std::async(std::launch::async, [&test] { return test.client().request("GET", "/v1/slow"); });
+    auto slow = std::async(std::launch::async,
+                           [&test] { return test.client().request("GET", "/v1/slow"); });
     REQUIRE(test.gate->entered.get_future().wait_for(10s) == std::future_status::ready);
     CHECK(test.client().request("GET", "/v1/nothing").status == 404);  // answered on the I/O thread
-    CHECK(slow.wait_for(0s) == std::future_status::timeout);            // the handler is still held
+    CHECK(slow.wait_for(0s) == std::future_status::timeout);           // the handler is still held
     test.gate->release.set_value();
     CHECK(slow.get().status == 200);
 }
@@ -283,14 +306,16 @@ TEST_CASE("graceful shutdown stops accepting and finishes the request in flight"
     auto idle_client = test.client();
     REQUIRE(idle_client.request("GET", "/v1/health").status == 200);  // leaves an idle keep-alive
 
-    auto in_flight = std::async(std::launch::async, [&test] { return test.client().request("GET", "/v1/slow"); });
+    auto in_flight = std::async(std::launch::async,
+                                [&test] { return test.client().request("GET", "/v1/slow"); });
     REQUIRE(test.gate->entered.get_future().wait_for(10s) == std::future_status::ready);
     auto stopper = std::async(std::launch::async, [&test] { test.server.stop(); });
 
     bool refused = false;
     for (int attempt = 0; attempt < 100 && !refused; ++attempt) {
         try {
-            HttpClient("127.0.0.1", test.server.port(), {std::nullopt, 1s}).request("GET", "/v1/health");
+            HttpClient("127.0.0.1", test.server.port(), {std::nullopt, 1s})
+                .request("GET", "/v1/health");
             std::this_thread::sleep_for(50ms);
         } catch (const HttpClientError&) {
             refused = true;
@@ -313,9 +338,14 @@ TEST_CASE("GET /metrics serves Prometheus text with the request counters", "[htt
     const auto metrics = client.request("GET", "/metrics");
     REQUIRE(metrics.status == 200);
     CHECK(metrics.headers.at("content-type").rfind("text/plain; version=0.0.4", 0) == 0);
-    CHECK(contains(metrics.body, "loyalty_http_requests_total{method=\"GET\",route=\"/v1/members/{id}\",status=\"200\"} 1\n"));
-    CHECK(contains(metrics.body, "loyalty_http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"} 1\n"));
-    CHECK(contains(metrics.body, "loyalty_http_request_duration_seconds_count{route=\"/v1/members/{id}\"} 1\n"));
+    CHECK(contains(metrics.body,
+                   "loyalty_http_requests_total{method=\"GET\",route=\"/v1/members/"
+                   "{id}\",status=\"200\"} 1\n"));
+    CHECK(contains(
+        metrics.body,
+        "loyalty_http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"} 1\n"));
+    CHECK(contains(metrics.body,
+                   "loyalty_http_request_duration_seconds_count{route=\"/v1/members/{id}\"} 1\n"));
 }
 
 TEST_CASE("start() names the address it cannot listen on", "[http_server]") {
@@ -338,10 +368,13 @@ TEST_CASE("run_until_signalled stops gracefully on SIGTERM", "[http_server]") {
         ~RestoreSink() { set_log_sink(previous); }
     } restore{set_log_sink([&listening](std::string_view line) {
         const auto parsed = nlohmann::json::parse(line);
-        if (parsed["event"] == "listening") listening.set_value(parsed["port"].get<std::uint16_t>());
+        if (parsed["event"] == "listening")
+            listening.set_value(parsed["port"].get<std::uint16_t>());
     })};
     Router router;
-    router.add("GET", "/v1/health", [](const Request&) { return Response::json(200, {{"status", "ok"}}); });
+    router.add("GET", "/v1/health", [](const Request&) {
+        return Response::json(200, {{"status", "ok"}});
+    });
     HttpServer server(test_config(), std::move(router));
     auto running = std::async(std::launch::async, [&server] { server.run_until_signalled(); });
     // Even when a check below fails, the server thread must end or the test hangs.
@@ -354,7 +387,9 @@ TEST_CASE("run_until_signalled stops gracefully on SIGTERM", "[http_server]") {
 
     auto port = listening.get_future();
     REQUIRE(port.wait_for(10s) == std::future_status::ready);
-    CHECK(HttpClient("127.0.0.1", port.get(), {std::nullopt, 10s}).request("GET", "/v1/health").status == 200);
+    CHECK(HttpClient("127.0.0.1", port.get(), {std::nullopt, 10s})
+              .request("GET", "/v1/health")
+              .status == 200);
     std::raise(SIGTERM);  // asio's handler is installed before start(), so this cannot kill us
     CHECK(running.wait_for(20s) == std::future_status::ready);
 }

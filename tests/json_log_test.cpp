@@ -11,8 +11,9 @@ namespace {
 
 // Captures log lines for the duration of a test, then restores the previous sink.
 class CapturedLog {
-public:
-    CapturedLog() : previous_(set_log_sink([this](std::string_view line) { lines_.emplace_back(line); })) {}
+  public:
+    CapturedLog()
+        : previous_(set_log_sink([this](std::string_view line) { lines_.emplace_back(line); })) {}
     ~CapturedLog() {
         set_log_sink(previous_);
         set_log_level(LogLevel::info);
@@ -20,7 +21,7 @@ public:
     // The sink runs under the logger's lock, so reading after the writers joined is safe.
     const std::vector<std::string>& lines() const { return lines_; }
 
-private:
+  private:
     std::vector<std::string> lines_;
     LogSink previous_;
 };
@@ -64,7 +65,8 @@ TEST_CASE("concurrent writers produce whole lines", "[json_log]") {
     std::vector<std::thread> writers;
     for (int writer = 0; writer < 8; ++writer) {
         writers.emplace_back([writer] {
-            for (int i = 0; i < 200; ++i) log_event(LogLevel::info, "tick", {{"writer", writer}, {"i", i}});
+            for (int i = 0; i < 200; ++i)
+                log_event(LogLevel::info, "tick", {{"writer", writer}, {"i", i}});
         });
     }
     for (auto& thread : writers) thread.join();

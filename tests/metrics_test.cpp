@@ -22,17 +22,22 @@ TEST_CASE("requests are counted by method, route pattern and status", "[metrics]
     metrics.record_request("GET", "/v1/members/{id}", 404, 1ms);
     const std::string text = metrics.render();
     CHECK(has_line(text, "# TYPE loyalty_http_requests_total counter"));
-    CHECK(has_line(text, R"(loyalty_http_requests_total{method="GET",route="/v1/members/{id}",status="200"} 2)"));
-    CHECK(has_line(text, R"(loyalty_http_requests_total{method="GET",route="/v1/members/{id}",status="404"} 1)"));
+    CHECK(has_line(
+        text,
+        R"(loyalty_http_requests_total{method="GET",route="/v1/members/{id}",status="200"} 2)"));
+    CHECK(has_line(
+        text,
+        R"(loyalty_http_requests_total{method="GET",route="/v1/members/{id}",status="404"} 1)"));
 }
 
 TEST_CASE("latency histogram buckets are cumulative with sum and count", "[metrics]") {
     MetricsRegistry metrics;
-    metrics.record_request("POST", "/v1/purchases", 200, 2ms);    // le 0.0025
-    metrics.record_request("POST", "/v1/purchases", 200, 40ms);   // le 0.05
-    metrics.record_request("POST", "/v1/purchases", 200, 9s);     // only +Inf
+    metrics.record_request("POST", "/v1/purchases", 200, 2ms);   // le 0.0025
+    metrics.record_request("POST", "/v1/purchases", 200, 40ms);  // le 0.05
+    metrics.record_request("POST", "/v1/purchases", 200, 9s);    // only +Inf
     const std::string text = metrics.render();
-    const std::string bucket = "loyalty_http_request_duration_seconds_bucket{route=\"/v1/purchases\",le=";
+    const std::string bucket =
+        "loyalty_http_request_duration_seconds_bucket{route=\"/v1/purchases\",le=";
     CHECK(has_line(text, "# TYPE loyalty_http_request_duration_seconds histogram"));
     CHECK(has_line(text, bucket + "\"0.001\"} 0"));
     CHECK(has_line(text, bucket + "\"0.0025\"} 1"));
@@ -66,7 +71,8 @@ TEST_CASE("errors, counters and gauges", "[metrics]") {
 TEST_CASE("label values are escaped", "[metrics]") {
     MetricsRegistry metrics;
     metrics.record_error("quote\" slash\\ newline\n");
-    CHECK(has_line(metrics.render(), R"(loyalty_http_errors_total{kind="quote\" slash\\ newline\n"} 1)"));
+    CHECK(has_line(metrics.render(),
+                   R"(loyalty_http_errors_total{kind="quote\" slash\\ newline\n"} 1)"));
 }
 
 TEST_CASE("the metrics route serves the rendered text", "[metrics]") {

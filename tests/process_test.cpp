@@ -1,7 +1,8 @@
 #include "support/process.hpp"
 
-#include <catch2/catch.hpp>
 #include <unistd.h>
+
+#include <catch2/catch.hpp>
 
 using loyalty::test::ChildProcess;
 using namespace std::chrono_literals;
@@ -9,7 +10,8 @@ using namespace std::chrono_literals;
 namespace {
 
 std::filesystem::path stderr_file(const std::string& name) {
-    return std::filesystem::temp_directory_path() / (name + "-" + std::to_string(::getpid()) + ".stderr");
+    return std::filesystem::temp_directory_path() /
+           (name + "-" + std::to_string(::getpid()) + ".stderr");
 }
 
 // A stand-in daemon: logs the listening line, then runs until signalled; $EXIT_CODE decides how
@@ -23,7 +25,8 @@ const std::string fake_daemon =
 }  // namespace
 
 TEST_CASE("a child's listening port is read from its JSON log", "[process]") {
-    ChildProcess child("/bin/sh", {"-c", fake_daemon}, {{"EXIT_CODE", "3"}}, stderr_file("listening"));
+    ChildProcess child("/bin/sh", {"-c", fake_daemon}, {{"EXIT_CODE", "3"}},
+                       stderr_file("listening"));
     CHECK(child.wait_for_listening_port(10s) == 4321);
     CHECK(child.stderr_text().find("not json") != std::string::npos);
 
@@ -53,7 +56,8 @@ TEST_CASE("a child that never listens fails with its stderr", "[process]") {
         child.wait_for_listening_port(10s);
         FAIL("wait_for_listening_port should have thrown");
     } catch (const std::runtime_error& error) {
-        CHECK(std::string(error.what()).find("config field \"db\" is missing") != std::string::npos);
+        CHECK(std::string(error.what()).find("config field \"db\" is missing") !=
+              std::string::npos);
     }
     const auto status = child.wait_for_exit(10s);
     REQUIRE(status);

@@ -51,7 +51,8 @@ TEST_CASE("router reports unknown paths, wrong methods and bad escapes", "[route
     const Router router = till_routes();
     CHECK(router.match("GET", "/v1/nothing").outcome == RouteMatch::Outcome::not_found);
     CHECK(router.match("GET", "/v1/members/").outcome == RouteMatch::Outcome::not_found);
-    CHECK(router.match("GET", "/v1/purchases/T1/void/extra").outcome == RouteMatch::Outcome::not_found);
+    CHECK(router.match("GET", "/v1/purchases/T1/void/extra").outcome ==
+          RouteMatch::Outcome::not_found);
 
     const auto wrong = router.match("DELETE", "/v1/members");
     CHECK(wrong.outcome == RouteMatch::Outcome::method_not_allowed);

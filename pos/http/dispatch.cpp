@@ -15,7 +15,8 @@ bool is_authorized(const std::optional<std::string>& bearer_token, const Request
         !boost::beast::iequals(std::string_view(*authorization).substr(0, scheme.size()), scheme)) {
         return false;
     }
-    return constant_time_equals(*bearer_token, std::string_view(*authorization).substr(scheme.size()));
+    return constant_time_equals(*bearer_token,
+                                std::string_view(*authorization).substr(scheme.size()));
 }
 
 std::string join(const std::vector<std::string>& items) {
@@ -37,9 +38,9 @@ Response unauthorized() {
 }
 
 Response method_not_allowed(std::string_view method, const std::vector<std::string>& allowed) {
-    auto response = error_response(405, "method_not_allowed",
-                                   "method " + std::string(method) +
-                                       " is not allowed on this path; use " + join(allowed));
+    auto response = error_response(
+        405, "method_not_allowed",
+        "method " + std::string(method) + " is not allowed on this path; use " + join(allowed));
     response.headers.emplace_back("Allow", join(allowed));
     return response;
 }
@@ -61,24 +62,28 @@ Dispatch route_request(const Router& router, const std::optional<std::string>& b
     request.path = target.substr(0, question);
     RouteMatch match = router.match(request.method, request.path);
     const bool is_public = match.outcome == RouteMatch::Outcome::found && match.route.is_public;
-    if (!is_public && !is_authorized(bearer_token, request)) return answer(std::move(request), unauthorized());
+    if (!is_public && !is_authorized(bearer_token, request))
+        return answer(std::move(request), unauthorized());
 
     switch (match.outcome) {
         case RouteMatch::Outcome::not_found:
             return answer(std::move(request),
-                          error_response(404, "not_found", "no route for " + request.method + " " +
-                                                               request.path + "; see the API document"));
+                          error_response(404, "not_found",
+                                         "no route for " + request.method + " " + request.path +
+                                             "; see the API document"));
         case RouteMatch::Outcome::method_not_allowed:
             return answer(std::move(request), method_not_allowed(request.method, match.allowed));
         case RouteMatch::Outcome::malformed_path:
-            return answer(std::move(request),
-                          error_response(400, "malformed_path", "the path has a malformed %-escape"));
-        case RouteMatch::Outcome::found: break;
+            return answer(std::move(request), error_response(400, "malformed_path",
+                                                             "the path has a malformed %-escape"));
+        case RouteMatch::Outcome::found:
+            break;
     }
     auto query = parse_query(question == std::string_view::npos ? "" : target.substr(question + 1));
     if (!query) {
-        return answer(std::move(request),
-                      error_response(400, "malformed_query", "the query string has a malformed %-escape"));
+        return answer(
+            std::move(request),
+            error_response(400, "malformed_query", "the query string has a malformed %-escape"));
     }
     request.query = std::move(*query);
     request.route = match.route.pattern;

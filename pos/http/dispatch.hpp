@@ -14,8 +14,8 @@
 namespace loyalty::http {
 
 struct Dispatch {
-    Request request;                    // path, query and, once routed, route + path_params
-    const Handler* handler = nullptr;   // null: send `response` as it is
+    Request request;                   // path, query and, once routed, route + path_params
+    const Handler* handler = nullptr;  // null: send `response` as it is
     Response response;
 };
 

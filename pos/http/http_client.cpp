@@ -27,14 +27,14 @@ nlohmann::json ClientResponse::json() const {
 }
 
 class HttpClient::Impl {
-public:
+  public:
     Impl(std::string host, std::uint16_t port, ClientOptions options)
         : host_(std::move(host)), port_(port), options_(std::move(options)) {}
 
     ClientResponse request(std::string_view method, std::string_view target, std::string body,
                            std::string_view content_type);
 
-private:
+  private:
     asio::awaitable<ClientResponse> exchange(bhttp::request<bhttp::string_body> request);
     asio::awaitable<void> connect();
 
@@ -47,10 +47,12 @@ private:
 
 ClientResponse HttpClient::Impl::request(std::string_view method, std::string_view target,
                                          std::string body, std::string_view content_type) {
-    bhttp::request<bhttp::string_body> message{bhttp::string_to_verb(method), std::string(target), 11};
+    bhttp::request<bhttp::string_body> message{bhttp::string_to_verb(method), std::string(target),
+                                               11};
     if (message.method() == bhttp::verb::unknown) message.method_string(method);
     message.set(bhttp::field::host, host_ + ":" + std::to_string(port_));
-    if (options_.bearer_token) message.set(bhttp::field::authorization, "Bearer " + *options_.bearer_token);
+    if (options_.bearer_token)
+        message.set(bhttp::field::authorization, "Bearer " + *options_.bearer_token);
     if (!body.empty()) message.set(bhttp::field::content_type, content_type);
     message.body() = std::move(body);
     message.keep_alive(true);
@@ -63,20 +65,22 @@ ClientResponse HttpClient::Impl::request(std::string_view method, std::string_vi
         return result.get();
     } catch (const boost::system::system_error& error) {
         stream_.reset();  // the connection's state is unknown after a failure
-        throw HttpClientError(std::string(method) + " " + std::string(target) + " to " + host_ + ":" +
-                              std::to_string(port_) + " failed: " + error.code().message());
+        throw HttpClientError(std::string(method) + " " + std::string(target) + " to " + host_ +
+                              ":" + std::to_string(port_) + " failed: " + error.code().message());
     }
 }
 
 asio::awaitable<void> HttpClient::Impl::connect() {
     tcp::resolver resolver(io_);
-    const auto endpoints = co_await resolver.async_resolve(host_, std::to_string(port_), asio::use_awaitable);
+    const auto endpoints =
+        co_await resolver.async_resolve(host_, std::to_string(port_), asio::use_awaitable);
     stream_.emplace(io_);
     stream_->expires_after(options_.timeout);
     co_await stream_->async_connect(endpoints, asio::use_awaitable);
 }
 
-asio::awaitable<ClientResponse> HttpClient::Impl::exchange(bhttp::request<bhttp::string_body> request) {
+asio::awaitable<ClientResponse> HttpClient::Impl::exchange(
+    bhttp::request<bhttp::string_body> request) {
     const auto deadline = std::chrono::steady_clock::now() + options_.timeout;
     if (!stream_) co_await connect();
     stream_->expires_at(deadline);
@@ -87,7 +91,8 @@ asio::awaitable<ClientResponse> HttpClient::Impl::exchange(bhttp::request<bhttp:
     co_await bhttp::async_read(*stream_, buffer, parser, asio::use_awaitable);
     auto& message = parser.get();
     ClientResponse response{static_cast<int>(message.result_int()), {}, std::move(message.body())};
-    for (const auto& field : message) response.headers[std::string(field.name_string())] = field.value();
+    for (const auto& field : message)
+        response.headers[std::string(field.name_string())] = field.value();
     if (!message.keep_alive()) stream_.reset();
     co_return response;
 }
@@ -104,8 +109,8 @@ ClientResponse HttpClient::request(std::string_view method, std::string_view tar
     return impl_->request(method, target, body ? body->dump() : std::string{}, "application/json");
 }
 
-ClientResponse HttpClient::request_raw(std::string_view method, std::string_view target, std::string body,
-                                       std::string_view content_type) {
+ClientResponse HttpClient::request_raw(std::string_view method, std::string_view target,
+                                       std::string body, std::string_view content_type) {
     return impl_->request(method, target, std::move(body), content_type);
 }
 

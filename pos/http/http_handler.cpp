@@ -7,9 +7,8 @@ namespace loyalty::http {
 
 bool CaseInsensitiveLess::operator()(std::string_view left, std::string_view right) const {
     return std::lexicographical_compare(
-        left.begin(), left.end(), right.begin(), right.end(), [](unsigned char a, unsigned char b) {
-            return std::tolower(a) < std::tolower(b);
-        });
+        left.begin(), left.end(), right.begin(), right.end(),
+        [](unsigned char a, unsigned char b) { return std::tolower(a) < std::tolower(b); });
 }
 
 RequestError::RequestError(int status, std::string code, std::string message,
@@ -44,8 +43,10 @@ const std::string* Request::header(std::string_view name) const {
 }
 
 Response Response::json(int status, const nlohmann::json& body) {
-    return Response{status, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
-                    "application/json", {}};
+    return Response{status,
+                    body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                    "application/json",
+                    {}};
 }
 
 Response Response::text(int status, std::string body, std::string content_type) {
@@ -60,9 +61,9 @@ Response error_response(int status, std::string_view code, std::string_view mess
 }
 
 Response error_response(const RequestError& error) {
-    return error_response(error.status(), error.code(), error.what(),
-                          error.field() ? std::optional<std::string_view>(*error.field())
-                                        : std::nullopt);
+    return error_response(
+        error.status(), error.code(), error.what(),
+        error.field() ? std::optional<std::string_view>(*error.field()) : std::nullopt);
 }
 
 }  // namespace loyalty::http

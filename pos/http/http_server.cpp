@@ -55,15 +55,19 @@ std::optional<std::pair<std::string, Response>> answer_for_read_error(const erro
     if (error == bhttp::error::body_limit) {
         return {{"body_too_large",
                  error_response(413, "body_too_large",
-                                "the request body exceeds " + std::to_string(config.body_limit_bytes) + " bytes")}};
+                                "the request body exceeds " +
+                                    std::to_string(config.body_limit_bytes) + " bytes")}};
     }
     if (error == bhttp::error::header_limit) {
         return {{"headers_too_large",
                  error_response(431, "headers_too_large",
-                                "the request headers exceed " + std::to_string(config.header_limit_bytes) + " bytes")}};
+                                "the request headers exceed " +
+                                    std::to_string(config.header_limit_bytes) + " bytes")}};
     }
-    if (is_http_error(error) && error != bhttp::error::end_of_stream && error != bhttp::error::partial_message) {
-        return {{"malformed_http", error_response(400, "malformed_http", "malformed HTTP request: " + error.message())}};
+    if (is_http_error(error) && error != bhttp::error::end_of_stream &&
+        error != bhttp::error::partial_message) {
+        return {{"malformed_http", error_response(400, "malformed_http",
+                                                  "malformed HTTP request: " + error.message())}};
     }
     return std::nullopt;
 }
@@ -71,7 +75,7 @@ std::optional<std::pair<std::string, Response>> answer_for_read_error(const erro
 }  // namespace
 
 class HttpServer::Impl {
-public:
+  public:
     Impl(ServerConfig config, Router router, std::shared_ptr<MetricsRegistry> metrics)
         : config_(std::move(config)),
           router_(std::move(router)),
@@ -87,7 +91,7 @@ public:
     std::uint16_t port() const { return port_; }
     void stop();
 
-private:
+  private:
     asio::awaitable<void> accept_loop();
     asio::awaitable<void> serve(std::shared_ptr<Connection> connection);
     asio::awaitable<bool> wait_for_request_start(Connection& connection, beast::flat_buffer& buffer,
@@ -96,7 +100,8 @@ private:
     asio::awaitable<error_code> read_request(Connection& connection, beast::flat_buffer& buffer,
                                              bhttp::request_parser<bhttp::string_body>& parser);
     asio::awaitable<Response> respond(BeastRequest& raw);
-    asio::awaitable<bool> write(Connection& connection, Response response, unsigned version, bool keep_alive);
+    asio::awaitable<bool> write(Connection& connection, Response response, unsigned version,
+                                bool keep_alive);
     asio::awaitable<void> close_gracefully(Connection& connection);
 
     void record(std::string_view event, std::string_view detail) const;
@@ -130,25 +135,33 @@ void HttpServer::Impl::start() {
     std::lock_guard lock(lifecycle_mutex_);
     error_code error;
     const auto address = asio::ip::make_address(config_.address, error);
-    if (error) throw std::system_error(error, "listen address '" + config_.address + "' is not an IP address");
+    if (error) {
+        throw std::system_error(error,
+                                "listen address '" + config_.address + "' is not an IP address");
+    }
     const tcp::endpoint endpoint{address, config_.port};
     acceptor_.open(endpoint.protocol());
     acceptor_.set_option(asio::socket_base::reuse_address(true));
     acceptor_.bind(endpoint, error);
     if (error) {
-        throw std::system_error(error, "cannot listen on " + config_.address + ":" + std::to_string(config_.port));
+        throw std::system_error(
+            error, "cannot listen on " + config_.address + ":" + std::to_string(config_.port));
     }
     acceptor_.listen();
     port_ = acceptor_.local_endpoint().port();
     started_ = true;
     asio::co_spawn(acceptor_.get_executor(), accept_loop(), asio::detached);
-    for (int i = 0; i < std::max(1, config_.io_threads); ++i) io_threads_.emplace_back([this] { io_.run(); });
-    log_event(LogLevel::info, "listening", {{"server", config_.name}, {"address", config_.address}, {"port", port_}});
+    for (int i = 0; i < std::max(1, config_.io_threads); ++i) {
+        io_threads_.emplace_back([this] { io_.run(); });
+    }
+    log_event(LogLevel::info, "listening",
+              {{"server", config_.name}, {"address", config_.address}, {"port", port_}});
 }
 
 asio::awaitable<void> HttpServer::Impl::accept_loop() {
     for (;;) {
-        auto [error, socket] = co_await acceptor_.async_accept(asio::make_strand(io_), nothrow_awaitable);
+        auto [error, socket] =
+            co_await acceptor_.async_accept(asio::make_strand(io_), nothrow_awaitable);
         if (error == asio::error::operation_aborted || stopping_) co_return;
         if (error) {
             // Usually out of file descriptors: back off instead of spinning on the error.
@@ -159,9 +172,11 @@ asio::awaitable<void> HttpServer::Impl::accept_loop() {
         }
         auto connection = std::make_shared<Connection>(std::move(socket));
         track(connection);
-        asio::co_spawn(connection->stream.get_executor(), serve(connection), [this](std::exception_ptr failure) {
-            if (failure) record("connection_failed", "unexpected exception in a connection");
-        });
+        asio::co_spawn(connection->stream.get_executor(), serve(connection),
+                       [this](std::exception_ptr failure) {
+                           if (failure)
+                               record("connection_failed", "unexpected exception in a connection");
+                       });
     }
 }
 
@@ -185,39 +200,47 @@ asio::awaitable<void> HttpServer::Impl::serve(std::shared_ptr<Connection> connec
     co_await close_gracefully(*connection);
 }
 
-asio::awaitable<bool> HttpServer::Impl::wait_for_request_start(Connection& connection, beast::flat_buffer& buffer,
+asio::awaitable<bool> HttpServer::Impl::wait_for_request_start(Connection& connection,
+                                                               beast::flat_buffer& buffer,
                                                                std::chrono::milliseconds limit) {
     if (buffer.size() > 0) co_return true;  // a pipelined request is already here
     connection.stream.expires_after(limit);
-    auto [error, bytes] = co_await connection.stream.async_read_some(buffer.prepare(4096), nothrow_awaitable);
+    auto [error, bytes] =
+        co_await connection.stream.async_read_some(buffer.prepare(4096), nothrow_awaitable);
     buffer.commit(bytes);
     co_return !error;  // a quiet keep-alive connection timing out is normal, not an error
 }
 
-asio::awaitable<error_code> HttpServer::Impl::read_request(Connection& connection, beast::flat_buffer& buffer,
-                                                          bhttp::request_parser<bhttp::string_body>& parser) {
+asio::awaitable<error_code> HttpServer::Impl::read_request(
+    Connection& connection, beast::flat_buffer& buffer,
+    bhttp::request_parser<bhttp::string_body>& parser) {
     parser.body_limit(config_.body_limit_bytes);
     parser.header_limit(static_cast<std::uint32_t>(config_.header_limit_bytes));
     connection.stream.expires_after(config_.header_timeout);
-    auto [header_error, header_bytes] = co_await bhttp::async_read_header(connection.stream, buffer, parser, nothrow_awaitable);
+    auto [header_error, header_bytes] =
+        co_await bhttp::async_read_header(connection.stream, buffer, parser, nothrow_awaitable);
     if (header_error) co_return header_error;
     if (beast::iequals(parser.get()[bhttp::field::expect], "100-continue")) {
         // Clients such as curl wait for this before sending a large body.
         bhttp::response<bhttp::empty_body> go_on{bhttp::status::continue_, parser.get().version()};
         connection.stream.expires_after(config_.write_timeout);
-        auto [continue_error, continue_bytes] = co_await bhttp::async_write(connection.stream, go_on, nothrow_awaitable);
+        auto [continue_error, continue_bytes] =
+            co_await bhttp::async_write(connection.stream, go_on, nothrow_awaitable);
         if (continue_error) co_return continue_error;
     }
     connection.stream.expires_after(config_.body_timeout);
-    auto [body_error, body_bytes] = co_await bhttp::async_read(connection.stream, buffer, parser, nothrow_awaitable);
+    auto [body_error, body_bytes] =
+        co_await bhttp::async_read(connection.stream, buffer, parser, nothrow_awaitable);
     co_return body_error;
 }
 
-asio::awaitable<bool> HttpServer::Impl::serve_one_request(Connection& connection, beast::flat_buffer& buffer) {
+asio::awaitable<bool> HttpServer::Impl::serve_one_request(Connection& connection,
+                                                          beast::flat_buffer& buffer) {
     bhttp::request_parser<bhttp::string_body> parser;
     const error_code error = co_await read_request(connection, buffer, parser);
     if (error) {
-        if (error == beast::error::timeout) record("connection_timeout", "request not received in time");
+        if (error == beast::error::timeout)
+            record("connection_timeout", "request not received in time");
         if (auto answer = answer_for_read_error(error, config_)) {
             record(answer->first, error.message());
             co_await write(connection, std::move(answer->second), 11, false);
@@ -241,23 +264,28 @@ asio::awaitable<Response> HttpServer::Impl::respond(BeastRequest& raw) {
         // Handlers may block (SQLite), so they run on the handler pool, never on an I/O thread.
         response = co_await asio::co_spawn(
             handler_pool_.get_executor(),
-            [&]() -> asio::awaitable<Response> { co_return run_handler(*dispatch.handler, dispatch.request, metrics_.get()); },
+            [&]() -> asio::awaitable<Response> {
+                co_return run_handler(*dispatch.handler, dispatch.request, metrics_.get());
+            },
             asio::use_awaitable);
     }
-    record_request(raw, dispatch.request, response.status, std::chrono::steady_clock::now() - started);
+    record_request(raw, dispatch.request, response.status,
+                   std::chrono::steady_clock::now() - started);
     co_return response;
 }
 
-asio::awaitable<bool> HttpServer::Impl::write(Connection& connection, Response response, unsigned version,
-                                              bool keep_alive) {
-    bhttp::response<bhttp::string_body> message{static_cast<bhttp::status>(response.status), version};
+asio::awaitable<bool> HttpServer::Impl::write(Connection& connection, Response response,
+                                              unsigned version, bool keep_alive) {
+    bhttp::response<bhttp::string_body> message{static_cast<bhttp::status>(response.status),
+                                                version};
     message.set(bhttp::field::content_type, response.content_type);
     for (const auto& [name, value] : response.headers) message.set(name, value);
     message.body() = std::move(response.body);
     message.keep_alive(keep_alive);
     message.prepare_payload();
     connection.stream.expires_after(config_.write_timeout);
-    auto [error, bytes] = co_await bhttp::async_write(connection.stream, message, nothrow_awaitable);
+    auto [error, bytes] =
+        co_await bhttp::async_write(connection.stream, message, nothrow_awaitable);
     co_return !error;
 }
 
@@ -267,7 +295,8 @@ asio::awaitable<void> HttpServer::Impl::close_gracefully(Connection& connection)
     connection.stream.expires_after(linger_timeout);
     std::array<char, 4096> discard;
     for (;;) {
-        auto [error, bytes] = co_await connection.stream.async_read_some(asio::buffer(discard), nothrow_awaitable);
+        auto [error, bytes] =
+            co_await connection.stream.async_read_some(asio::buffer(discard), nothrow_awaitable);
         if (error) break;
     }
     connection.stream.close();
@@ -285,7 +314,10 @@ void HttpServer::Impl::record_request(const BeastRequest& raw, const Request& re
     const std::string method = raw.method() == bhttp::verb::unknown ? "OTHER" : request.method;
     const double milliseconds = std::chrono::duration<double, std::milli>(elapsed).count();
     log_event(LogLevel::info, "request",
-              {{"server", config_.name}, {"method", method}, {"route", route}, {"status", status},
+              {{"server", config_.name},
+               {"method", method},
+               {"route", route},
+               {"status", status},
                {"duration_ms", milliseconds}});
     if (metrics_) metrics_->record_request(method, route, status, elapsed);
 }

@@ -19,28 +19,27 @@ bool is_valid_metric_name(std::string_view name) {
     return std::all_of(name.begin() + 1, name.end(), [&](char c) { return valid_char(c, false); });
 }
 
-// Label values may hold any text; the format wants \, " and newline escaped.
-std::string escape_label(std::string_view value) {
+// The text format escapes \ and newline everywhere, and " too inside label values (HELP text
+// keeps its quotes).
+std::string escape(std::string_view text, bool is_label_value) {
     std::string escaped;
-    for (const char c : value) {
-        if (c == '\\') escaped += "\\\\";
-        else if (c == '"') escaped += "\\\"";
-        else if (c == '\n') escaped += "\\n";
-        else escaped += c;
+    for (const char c : text) {
+        if (c == '\\') {
+            escaped += "\\\\";
+        } else if (c == '\n') {
+            escaped += "\\n";
+        } else if (c == '"' && is_label_value) {
+            escaped += "\\\"";
+        } else {
+            escaped += c;
+        }
     }
     return escaped;
 }
 
-// HELP text escapes only \ and newline.
-std::string escape_help(std::string_view help) {
-    std::string escaped;
-    for (const char c : help) {
-        if (c == '\\') escaped += "\\\\";
-        else if (c == '\n') escaped += "\\n";
-        else escaped += c;
-    }
-    return escaped;
-}
+std::string escape_label(std::string_view value) { return escape(value, true); }
+
+std::string escape_help(std::string_view help) { return escape(help, false); }
 
 // The shortest text that reads back as the same double: "0.05", not "0.050000000000000003".
 std::string format_number(double value) {
@@ -90,8 +89,9 @@ void MetricsRegistry::record_error(std::string_view kind) {
     ++found->second;
 }
 
-MetricsRegistry::Scalar& MetricsRegistry::scalar(std::map<std::string, Scalar, std::less<>>& scalars,
-                                                 std::string_view name, std::string_view help) {
+MetricsRegistry::Scalar& MetricsRegistry::scalar(
+    std::map<std::string, Scalar, std::less<>>& scalars, std::string_view name,
+    std::string_view help) {
     if (!is_valid_metric_name(name)) {
         throw std::invalid_argument("metric name '" + std::string(name) +
                                     "' must match [a-zA-Z_:][a-zA-Z0-9_:]*");
@@ -130,7 +130,8 @@ void MetricsRegistry::render_requests(std::string& out) const {
 
 void MetricsRegistry::render_latencies(std::string& out) const {
     constexpr std::string_view name = "loyalty_http_request_duration_seconds";
-    header(out, name, "Time from a complete request to its response, by route pattern.", "histogram");
+    header(out, name, "Time from a complete request to its response, by route pattern.",
+           "histogram");
     const auto& bounds = latency_buckets();
     for (const auto& [route, histogram] : latencies_) {
         const std::string route_label = "route=\"" + escape_label(route) + "\"";
@@ -182,7 +183,8 @@ void add_metrics_route(Router& router, std::shared_ptr<const MetricsRegistry> me
     router.add(
         "GET", "/metrics",
         [metrics = std::move(metrics)](const Request&) {
-            return Response::text(200, metrics->render(), "text/plain; version=0.0.4; charset=utf-8");
+            return Response::text(200, metrics->render(),
+                                  "text/plain; version=0.0.4; charset=utf-8");
         },
         RouteOptions{is_public});
 }

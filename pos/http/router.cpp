@@ -49,9 +49,11 @@ void Router::add(std::string method, std::string pattern, Handler handler, Route
     for (auto& text : split_path(pattern)) {
         const bool placeholder = is_placeholder(text);
         if (!placeholder && text.find_first_of("{}") != std::string::npos) {
-            throw std::invalid_argument("route pattern '" + pattern + "' has a malformed {placeholder}");
+            throw std::invalid_argument("route pattern '" + pattern +
+                                        "' has a malformed {placeholder}");
         }
-        route.segments.push_back({placeholder ? text.substr(1, text.size() - 2) : text, placeholder});
+        route.segments.push_back(
+            {placeholder ? text.substr(1, text.size() - 2) : text, placeholder});
     }
     for (const auto& existing : routes_) {
         if (existing.info.method == method && existing.info.pattern == pattern) {
@@ -65,7 +67,8 @@ bool Router::matches(const Route& route, const std::vector<std::string>& segment
     if (route.segments.size() != segments.size()) return false;
     for (std::size_t i = 0; i < segments.size(); ++i) {
         const auto& expected = route.segments[i];
-        const bool ok = expected.is_placeholder ? !segments[i].empty() : expected.text == segments[i];
+        const bool ok =
+            expected.is_placeholder ? !segments[i].empty() : expected.text == segments[i];
         if (!ok) return false;
     }
     return true;
@@ -106,7 +109,8 @@ RouteMatch Router::match(std::string_view method, std::string_view path) const {
     }
     result = RouteMatch{RouteMatch::Outcome::found, &best->handler, best->info, {}, {}};
     for (std::size_t i = 0; i < segments->size(); ++i) {
-        if (best->segments[i].is_placeholder) result.path_params[best->segments[i].text] = (*segments)[i];
+        if (best->segments[i].is_placeholder)
+            result.path_params[best->segments[i].text] = (*segments)[i];
     }
     return result;
 }
@@ -144,7 +148,8 @@ std::optional<QueryParams> parse_query(std::string_view query) {
         if (pair.empty()) continue;
         const auto equals = pair.find('=');
         auto key = percent_decode(pair.substr(0, equals), true);
-        auto value = percent_decode(equals == std::string_view::npos ? "" : pair.substr(equals + 1), true);
+        auto value =
+            percent_decode(equals == std::string_view::npos ? "" : pair.substr(equals + 1), true);
         if (!key || !value) return std::nullopt;
         params[std::move(*key)] = std::move(*value);
     }

@@ -1,11 +1,11 @@
 #include "process.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 
 #include <cstring>
-#include <fcntl.h>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -22,7 +22,8 @@ std::vector<std::string> merged_environment(const std::map<std::string, std::str
     std::vector<std::string> merged;
     for (char** entry = environ; *entry != nullptr; ++entry) {
         const std::string_view text(*entry);
-        if (!overrides.contains(std::string(text.substr(0, text.find('='))))) merged.emplace_back(text);
+        if (!overrides.contains(std::string(text.substr(0, text.find('=')))))
+            merged.emplace_back(text);
     }
     for (const auto& [name, value] : overrides) merged.push_back(name + "=" + value);
     return merged;
@@ -43,8 +44,10 @@ ExitStatus decode(int status) {
 
 }  // namespace
 
-ChildProcess::ChildProcess(const std::filesystem::path& program, const std::vector<std::string>& args,
-                           const std::map<std::string, std::string>& env, std::filesystem::path stderr_path)
+ChildProcess::ChildProcess(const std::filesystem::path& program,
+                           const std::vector<std::string>& args,
+                           const std::map<std::string, std::string>& env,
+                           std::filesystem::path stderr_path)
     : stderr_path_(std::move(stderr_path)) {
     std::vector<std::string> argv{program.string()};
     argv.insert(argv.end(), args.begin(), args.end());
@@ -107,7 +110,8 @@ void ChildProcess::send_signal(int signal) {
 
 std::optional<ExitStatus> ChildProcess::wait_for_exit(std::chrono::milliseconds limit) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!poll_exit() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(poll_interval);
+    while (!poll_exit() && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(poll_interval);
     return exit_status_;
 }
 

@@ -31,7 +31,7 @@ struct ExitStatus {
 };
 
 class ChildProcess {
-public:
+  public:
     // Starts `program` with `args` (argv[0] is added), the parent's environment plus `env`
     // (overriding same-named variables), and stderr redirected to `stderr_path`. Throws
     // std::runtime_error naming the program when it cannot be started.
@@ -46,11 +46,13 @@ public:
 
     // The first JSON log line whose "event" equals `event`, or nullopt if none appeared within
     // `limit` (or the child exited first).
-    std::optional<nlohmann::json> wait_for_log_event(std::string_view event, std::chrono::milliseconds limit);
+    std::optional<nlohmann::json> wait_for_log_event(std::string_view event,
+                                                     std::chrono::milliseconds limit);
 
     // The port of the first "listening" line. Throws std::runtime_error with the captured
     // stderr when none appeared within `limit`.
-    std::uint16_t wait_for_listening_port(std::chrono::milliseconds limit = std::chrono::seconds(10));
+    std::uint16_t wait_for_listening_port(
+        std::chrono::milliseconds limit = std::chrono::seconds(10));
 
     void send_signal(int signal);
     void terminate() { send_signal(SIGTERM); }
@@ -62,7 +64,7 @@ public:
     // Everything the child wrote to stderr so far.
     std::string stderr_text() const;
 
-private:
+  private:
     bool poll_exit();
 
     pid_t pid_ = -1;

@@ -1,10 +1,10 @@
 // A small synchronous HTTP/1.1 client for the `loyalty` CLI and for tests.
 //
 // One client keeps one keep-alive connection to host:port; it reconnects after the server
-// answered "Connection: close" or after a failure. Each request (connect included) must finish within the timeout. Failures to
-// connect, send or receive throw HttpClientError naming the request and the address; an HTTP
-// error status is not a failure and is returned like any other response. Requests are not
-// retried: a POST may have been applied even when its response was lost.
+// answered "Connection: close" or after a failure. Each request (connect included) must finish
+// within the timeout. Failures to connect, send or receive throw HttpClientError naming the request
+// and the address; an HTTP error status is not a failure and is returned like any other response.
+// Requests are not retried: a POST may have been applied even when its response was lost.
 //
 // Not thread-safe: use one client per thread.
 #pragma once
@@ -23,13 +23,13 @@
 namespace loyalty::http {
 
 class HttpClientError : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
 struct ClientOptions {
     std::optional<std::string> bearer_token;  // sent as "Authorization: Bearer <token>"
-    std::chrono::milliseconds timeout{5000};   // per request, connecting included
+    std::chrono::milliseconds timeout{5000};  // per request, connecting included
 };
 
 struct ClientResponse {
@@ -42,7 +42,7 @@ struct ClientResponse {
 };
 
 class HttpClient {
-public:
+  public:
     HttpClient(std::string host, std::uint16_t port, ClientOptions options = {});
     ~HttpClient();
     HttpClient(HttpClient&&) noexcept;
@@ -56,7 +56,7 @@ public:
     ClientResponse request_raw(std::string_view method, std::string_view target, std::string body,
                                std::string_view content_type = "application/json");
 
-private:
+  private:
     class Impl;
     std::unique_ptr<Impl> impl_;
 };

@@ -33,7 +33,7 @@ using QueryParams = std::map<std::string, std::string, std::less<>>;
 
 // A handler's way to refuse a request: the server answers `status` with the error body.
 class RequestError : public std::runtime_error {
-public:
+  public:
     RequestError(int status, std::string code, std::string message,
                  std::optional<std::string> field = std::nullopt);
 
@@ -41,18 +41,18 @@ public:
     const std::string& code() const { return code_; }
     const std::optional<std::string>& field() const { return field_; }
 
-private:
+  private:
     int status_;
     std::string code_;
     std::optional<std::string> field_;
 };
 
 struct Request {
-    std::string method;       // "GET", "POST", ...
-    std::string path;         // raw path without the query string
-    std::string route;        // the matched pattern, e.g. "/v1/members/{id}"
-    PathParams path_params;   // percent-decoded values of the {placeholders}
-    QueryParams query;        // percent-decoded; for a repeated key the last value wins
+    std::string method;      // "GET", "POST", ...
+    std::string path;        // raw path without the query string
+    std::string route;       // the matched pattern, e.g. "/v1/members/{id}"
+    PathParams path_params;  // percent-decoded values of the {placeholders}
+    QueryParams query;       // percent-decoded; for a repeated key the last value wins
     Headers headers;
     std::string body;
 

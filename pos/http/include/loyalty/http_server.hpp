@@ -35,23 +35,23 @@
 namespace loyalty::http {
 
 struct ServerConfig {
-    std::string name = "http";          // "server" field of the log lines
+    std::string name = "http";  // "server" field of the log lines
     std::string address = "127.0.0.1";
-    std::uint16_t port = 0;             // 0 = an ephemeral port; see HttpServer::port()
+    std::uint16_t port = 0;  // 0 = an ephemeral port; see HttpServer::port()
     std::optional<std::string> bearer_token;
     std::size_t body_limit_bytes = 1024 * 1024;
     std::size_t header_limit_bytes = 16 * 1024;
     std::chrono::milliseconds header_timeout{10'000};  // first byte to end of the header
     std::chrono::milliseconds body_timeout{30'000};
     std::chrono::milliseconds write_timeout{30'000};
-    std::chrono::milliseconds idle_timeout{60'000};    // keep-alive wait for the next request
+    std::chrono::milliseconds idle_timeout{60'000};  // keep-alive wait for the next request
     std::chrono::milliseconds shutdown_timeout{10'000};
     int io_threads = 1;
     int handler_threads = 1;
 };
 
 class HttpServer {
-public:
+  public:
     // `metrics` may be null; then nothing is recorded.
     HttpServer(ServerConfig config, Router router, std::shared_ptr<MetricsRegistry> metrics = {});
     ~HttpServer();  // stops if still running
@@ -72,7 +72,7 @@ public:
     // Blocks until SIGINT or SIGTERM, then stop(). For daemon main().
     void run_until_signalled();
 
-private:
+  private:
     class Impl;
     std::unique_ptr<Impl> impl_;
 };

@@ -26,7 +26,7 @@ namespace loyalty::http {
 class Router;
 
 class MetricsRegistry {
-public:
+  public:
     void record_request(std::string_view method, std::string_view route, int status,
                         std::chrono::nanoseconds latency);
     void record_error(std::string_view kind);
@@ -41,7 +41,7 @@ public:
     // Upper bounds of the latency histogram buckets, in seconds (+Inf is implicit).
     static const std::vector<double>& latency_buckets();
 
-private:
+  private:
     struct Histogram {
         std::vector<std::uint64_t> bucket_counts;  // not cumulative; summed when rendered
         std::uint64_t count = 0;
@@ -55,7 +55,8 @@ private:
     void render_requests(std::string& out) const;
     void render_latencies(std::string& out) const;
     void render_errors(std::string& out) const;
-    static void render_scalars(std::string& out, const std::map<std::string, Scalar, std::less<>>& scalars,
+    static void render_scalars(std::string& out,
+                               const std::map<std::string, Scalar, std::less<>>& scalars,
                                std::string_view type);
     Scalar& scalar(std::map<std::string, Scalar, std::less<>>& scalars, std::string_view name,
                    std::string_view help);

@@ -34,14 +34,14 @@ struct RouteMatch {
     enum class Outcome { found, not_found, method_not_allowed, malformed_path };
 
     Outcome outcome = Outcome::not_found;
-    const Handler* handler = nullptr;   // set when found
-    RouteInfo route;                    // set when found
-    PathParams path_params;             // set when found
-    std::vector<std::string> allowed;   // methods for the path, set when method_not_allowed
+    const Handler* handler = nullptr;  // set when found
+    RouteInfo route;                   // set when found
+    PathParams path_params;            // set when found
+    std::vector<std::string> allowed;  // methods for the path, set when method_not_allowed
 };
 
 class Router {
-public:
+  public:
     void add(std::string method, std::string pattern, Handler handler, RouteOptions options = {});
 
     RouteMatch match(std::string_view method, std::string_view path) const;
@@ -49,7 +49,7 @@ public:
     // Every registered route in registration order (e.g. to check the OpenAPI document).
     std::vector<RouteInfo> routes() const;
 
-private:
+  private:
     struct Segment {
         std::string text;  // literal text, or the placeholder name
         bool is_placeholder = false;
