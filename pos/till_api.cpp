@@ -23,12 +23,16 @@ T take(Result<T> result) {
 }
 
 // 201 for a new record, 200 for a replay of the same request (the first answer unchanged).
+Response recorded_response(bool replayed, const json& body) {
+    Response response = Response::json(replayed ? 200 : 201, body);
+    response.headers.emplace_back("Idempotent-Replay", replayed ? "true" : "false");
+    return response;
+}
+
 template <class T>
 Response recorded(Result<Recorded<T>> result) {
     Recorded<T> recorded = take(std::move(result));
-    Response response = Response::json(recorded.replayed ? 200 : 201, json(recorded.result));
-    response.headers.emplace_back("Idempotent-Replay", recorded.replayed ? "true" : "false");
-    return response;
+    return recorded_response(recorded.replayed, json(recorded.result));
 }
 
 std::string path_param(const Request& request, const std::string& name) {
@@ -84,8 +88,7 @@ std::string body_text(const json& body, const std::string& key) {
 void add_member_routes(http::Router& router, Program& program) {
     router.add("POST", "/v1/members", [&program](const Request& request) {
         const auto enrolled = take(program.enroll(take(parse_enroll_request(request.json_body()))));
-        return Response::json(enrolled.replayed ? 200 : 201,
-                              summary_json(program, enrolled.result.member_id));
+        return recorded_response(enrolled.replayed, summary_json(program, enrolled.result.member_id));
     });
     router.add("GET", "/v1/members", [&program](const Request& request) {
         return find_members(program, request);
