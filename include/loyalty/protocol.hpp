@@ -173,7 +173,8 @@ class Decoder {
     void feed(std::span<const std::uint8_t> bytes);
     // The next complete message; nullopt if more bytes are needed or the decoder has failed.
     std::optional<Message> next();
-    // Call at end of stream: a partial frame becomes a truncated error.
+    // Call at end of stream, once next() has returned nullopt: a partial frame left in the
+    // buffer becomes a truncated error.
     void finish();
 
     const std::optional<DecodeError>& error() const { return error_; }
