@@ -94,6 +94,17 @@ Points cap_headroom(Database& database, const RuleSet& rules, const std::string&
     return headroom;
 }
 
+// Points this member redeemed at this node since midnight (UTC).
+Points redeemed_here_today(Program::State& s, const std::string& member_id, Timestamp now) {
+    const std::string own_prefix = s.options.node_id + "-";
+    return -s.database
+                .query_integer("SELECT COALESCE(SUM(points), 0) FROM ledger WHERE member_id = ? "
+                               "AND kind = 'redeem' AND created_at >= ? "
+                               "AND substr(entry_id, 1, length(?)) = ?",
+                               member_id, start_of_day(now), own_prefix, own_prefix)
+                .value_or(0);
+}
+
 Result<Pricing> price(Program::State& s, const Member* member, const PurchaseRequest& request,
                       Timestamp now) {
     Pricing pricing;
@@ -107,6 +118,16 @@ Result<Pricing> price(Program::State& s, const Member* member, const PurchaseReq
     }
     auto redemption = price_redemption(s.rules, request.redeem_points, net, pricing.spendable);
     if (!redemption) return redemption.error();
+    if (member && redemption->points > 0 && !s.online) {
+        const Points today = redeemed_here_today(s, member->member_id, now);
+        if (today + redemption->points > s.options.offline_redemption_cap)
+            return Error{ErrorKind::refused, "offline_redemption_cap",
+                         "the till is offline: a member may redeem at most " +
+                             std::to_string(s.options.offline_redemption_cap) +
+                             " points a day here until head office is reachable (" +
+                             std::to_string(today) + " already redeemed today)",
+                         "redeem_points"};
+    }
     pricing.redemption = *redemption;
     pricing.earning = compute_earning(s.rules, pricing.tier, request.lines, pricing.redemption.cents,
                                       headroom);
@@ -315,11 +336,8 @@ Result<Recorded<PurchaseResult>> Program::purchase(const PurchaseRequest& unchec
                              earned.net_cents, earned.points, line_qualifying)
                 .run();
         }
-        s.database
-            .prepare("INSERT INTO qualifying_activity(member_id, purchased_at, spend_cents, "
-                     "purchases, operation_id) VALUES (?, ?, ?, 1, ?)")
-            .bind(member->member_id, now, qualifying, request.txn_id)
-            .run();
+        const json activity =
+            s.record_qualifying({member->member_id, now, qualifying, 1, request.txn_id});
 
         result.txn_id = request.txn_id;
         result.member_id = member->member_id;
@@ -340,7 +358,7 @@ Result<Recorded<PurchaseResult>> Program::purchase(const PurchaseRequest& unchec
         result.lines = line_results(request.lines, earning);
         result.created_at = format_timestamp(now);
         s.publish("purchase", {{"request", canonical(request)}, {"result", result},
-                               {"qualifying_cents", qualifying}}, now);
+                               {"qualifying", activity}}, now);
         return result;
     });
 }
@@ -403,12 +421,9 @@ Result<Recorded<ReturnResult>> Program::return_items(const ReturnRequest& unchec
             result.entry_ids.push_back(s.book.credit(posting, EntryKind::redeem_refund,
                                                      result.points_refunded,
                                                      expiry_for(s.rules, now), now).entry_id);
-        s.database
-            .prepare("INSERT INTO qualifying_activity(member_id, purchased_at, spend_cents, "
-                     "purchases, operation_id) VALUES (?, ?, ?, ?, ?)")
-            .bind(purchase->member_id, purchase->created_at, -qualifying_back,
-                  fully_returned ? -1 : 0, request.return_id)
-            .run();
+        const json activity = s.record_qualifying({purchase->member_id, purchase->created_at,
+                                                    -qualifying_back, fully_returned ? -1 : 0,
+                                                    request.return_id});
         result.return_id = request.return_id;
         result.original_txn_id = request.original_txn_id;
         result.member_id = purchase->member_id;
@@ -417,7 +432,7 @@ Result<Recorded<ReturnResult>> Program::return_items(const ReturnRequest& unchec
         result.points_pending = s.book.pending(purchase->member_id, now);
         result.created_at = format_timestamp(now);
         s.publish("return", {{"request", canonical(request)}, {"result", result},
-                             {"qualifying_cents", -qualifying_back}}, now);
+                             {"qualifying", activity}}, now);
         return result;
     });
 }
@@ -461,11 +476,8 @@ Result<Recorded<VoidResult>> Program::void_purchase(const std::string& txn_id) {
                                                      purchase->redeemed_points,
                                                      expiry_for(s.rules, now), now).entry_id);
         s.database.prepare("UPDATE purchases SET status = 'voided' WHERE txn_id = ?").bind(txn_id).run();
-        s.database
-            .prepare("INSERT INTO qualifying_activity(member_id, purchased_at, spend_cents, "
-                     "purchases, operation_id) VALUES (?, ?, ?, -1, ?)")
-            .bind(purchase->member_id, purchase->created_at, -qualifying, posting.operation_id)
-            .run();
+        const json activity = s.record_qualifying(
+            {purchase->member_id, purchase->created_at, -qualifying, -1, posting.operation_id});
         result.txn_id = txn_id;
         result.member_id = purchase->member_id;
         result.points_reversed = earned;
@@ -475,7 +487,7 @@ Result<Recorded<VoidResult>> Program::void_purchase(const std::string& txn_id) {
         result.points_pending = s.book.pending(purchase->member_id, now);
         result.created_at = format_timestamp(now);
         s.publish("void", {{"request", {{"txn_id", txn_id}}}, {"result", result},
-                           {"qualifying_cents", -qualifying}}, now);
+                           {"qualifying", activity}}, now);
         return result;
     });
 }

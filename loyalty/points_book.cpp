@@ -132,8 +132,12 @@ LedgerEntry PointsBook::spend(const Posting& posting, Points points) {
 LedgerEntry PointsBook::take_back(const Posting& posting, Points points,
                                   const std::string& preferred_lot, Points& shortfall) {
     std::vector<LotAllocation> allocations;
+    // The sale's own lot first, unless it is past its expiry date (left to the expiry run, as
+    // in live_lots_sql, so the outcome never depends on when that run happens).
     const Points in_lot =
-        database_.query_integer("SELECT remaining FROM lots WHERE lot_id = ?", preferred_lot)
+        database_
+            .query_integer("SELECT remaining FROM lots WHERE lot_id = ? AND is_debt = 0 AND "
+                           "(expires_at IS NULL OR expires_at > ?)", preferred_lot, posting.at)
             .value_or(0);
     if (in_lot > 0) allocations.push_back({preferred_lot, -std::min(points, in_lot)});
     const Points from_others = points - std::min(points, std::max<Points>(in_lot, 0));
@@ -159,8 +163,11 @@ std::string PointsBook::debt_lot(const std::string& member_id, Timestamp at) {
 std::vector<LedgerEntry> PointsBook::expire_due(const Posting& context, std::int64_t& lots_expired) {
     Statement& due = database_.prepare(
         "SELECT lot_id, member_id, remaining FROM lots WHERE remaining > 0 AND is_debt = 0 "
-        "AND expires_at <= ? ORDER BY expires_at, lot_id");
-    due.bind(context.at);
+        "AND expires_at <= ? AND substr(lot_id, 1, length(?)) = ? ORDER BY expires_at, lot_id");
+    // Only the node that minted a lot expires it; the others learn of it by replication, so a
+    // lot never expires twice.
+    const std::string own_prefix = node_id_ + "-";
+    due.bind(context.at, own_prefix, own_prefix);
     std::vector<Lot> lots;
     while (due.step())
         lots.push_back({due.text(0), due.text(1), 0, due.integer(2), 0, std::nullopt, 0, false});
@@ -213,6 +220,56 @@ std::vector<Lot> PointsBook::lots(const std::string& member_id) {
     std::vector<Lot> lots;
     while (statement.step()) lots.push_back(read_lot(statement));
     return lots;
+}
+
+void PointsBook::add_foreign_lot(const Lot& lot) {
+    database_
+        .prepare("INSERT INTO lots(lot_id, member_id, points, remaining, earned_at, expires_at, "
+                 "locked_until, is_debt) VALUES (?, ?, ?, 0, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
+        .bind(lot.lot_id, lot.member_id, lot.points, lot.earned_at, lot.expires_at,
+              lot.locked_until, lot.debt ? 1 : 0)
+        .run();
+}
+
+bool PointsBook::apply_foreign_entry(const LedgerEntry& entry, Timestamp now) {
+    database_
+        .prepare("INSERT INTO ledger(entry_id, member_id, kind, points, operation_id, rule_version, "
+                 "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
+        .bind(entry.entry_id, entry.member_id, to_string(entry.kind), entry.points,
+              entry.operation_id, entry.rule_version, entry.created_at)
+        .run();
+    if (database_.changes() == 0) return false;
+    std::vector<LotAllocation> applied;
+    for (const LotAllocation& allocation : entry.allocations) {
+        Statement& lot = database_.prepare("SELECT remaining, is_debt FROM lots WHERE lot_id = ?");
+        lot.bind(allocation.lot_id);
+        if (!lot.step())
+            throw StorageError(0, "entry " + entry.entry_id + " refers to unknown lot " + allocation.lot_id);
+        const Points remaining = lot.integer(0);
+        const bool debt = lot.integer(1) != 0;
+        lot.reset();
+        if (debt || allocation.points >= 0 || remaining + allocation.points >= 0) {
+            applied.push_back(allocation);
+            continue;
+        }
+        // Spent here and elsewhere while apart: take what is left, owe the rest.
+        const Points overdrawn = -(remaining + allocation.points);
+        if (remaining > 0) applied.push_back({allocation.lot_id, -remaining});
+        applied.push_back({debt_lot(entry.member_id, now), -overdrawn});
+        database_
+            .prepare("INSERT INTO overdrafts(entry_id, lot_id, member_id, points, detected_at) "
+                     "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
+            .bind(entry.entry_id, allocation.lot_id, entry.member_id, overdrawn, now)
+            .run();
+    }
+    Statement& insert =
+        database_.prepare("INSERT INTO lot_allocations(entry_id, lot_id, points) VALUES (?, ?, ?) "
+                          "ON CONFLICT(entry_id, lot_id) DO UPDATE SET points = points + excluded.points");
+    for (const LotAllocation& allocation : applied) {
+        insert.bind(entry.entry_id, allocation.lot_id, allocation.points).run();
+        adjust_lot(allocation.lot_id, allocation.points);
+    }
+    return true;
 }
 
 Journal PointsBook::take_journal() { return std::exchange(journal_, {}); }

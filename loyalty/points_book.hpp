@@ -56,6 +56,13 @@ public:
     PointsExpiring expiring(const std::string& member_id, Timestamp now, Timestamp horizon);
     std::vector<Lot> lots(const std::string& member_id);
 
+    // Replication: a lot or entry another node minted, each idempotent by its id. An allocation
+    // that would take a lot below zero (the same points spent at two nodes while they were
+    // apart) takes what is left and moves the rest to this node's debt lot for the member,
+    // recorded as an overdraft. Lots must arrive before the entries that use them.
+    void add_foreign_lot(const Lot& lot);
+    bool apply_foreign_entry(const LedgerEntry& entry, Timestamp now);  // false if already known
+
     Journal take_journal();
 
 private:

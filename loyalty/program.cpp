@@ -15,6 +15,12 @@ Error storage_failure(const StorageError& error) {
             ""};
 }
 
+std::string idempotency_field(const std::string& kind, const std::string& operation_id) {
+    if (kind == "return") return "return_id";
+    if (kind == "enroll") return operation_id.rfind("phone:", 0) == 0 ? "phone" : "card";
+    return "txn_id";
+}
+
 Program::State::State(ProgramOptions opts, const Clock& time)
     : options(std::move(opts)),
       clock(time),
@@ -37,24 +43,25 @@ Database& Program::database() { return state_->database; }
 const ProgramOptions& Program::options() const { return state_->options; }
 
 Result<Done> Program::install_rules(const RuleSet& rules) {
-    const std::string document = rules_to_json(rules).dump();
-    return state_->transact<Done>([&]() -> Result<Done> {
-        auto same_version = state_->database.query_text(
-            "SELECT document FROM rule_versions WHERE version = ?", rules.version);
-        if (same_version && *same_version == document) return Done{};
-        if (same_version || rules.version < state_->rules.version)
-            return Error{ErrorKind::conflict, "rule_version_conflict",
-                         "rule version " + std::to_string(rules.version) +
-                             " is older than or differs from the installed version " +
-                             std::to_string(state_->rules.version) + "; publish a new version",
-                         "version"};
-        state_->database
-            .prepare("INSERT INTO rule_versions(version, document, installed_at) VALUES (?, ?, ?)")
-            .bind(rules.version, document, state_->clock.now())
-            .run();
-        state_->rules = rules;
-        return Done{};
-    });
+    return state_->transact<Done>([&] { return state_->install_rules_in_transaction(rules); });
+}
+
+Result<Done> Program::State::install_rules_in_transaction(const RuleSet& candidate) {
+    const std::string document = rules_to_json(candidate).dump();
+    auto same_version = database.query_text("SELECT document FROM rule_versions WHERE version = ?",
+                                            candidate.version);
+    if (same_version && *same_version == document) return Done{};
+    if (same_version || candidate.version < rules.version)
+        return Error{ErrorKind::conflict, "rule_version_conflict",
+                     "rule version " + std::to_string(candidate.version) +
+                         " is older than or differs from the installed version " +
+                         std::to_string(rules.version) + "; publish a new version",
+                     "version"};
+    database.prepare("INSERT INTO rule_versions(version, document, installed_at) VALUES (?, ?, ?)")
+        .bind(candidate.version, document, clock.now())
+        .run();
+    rules = candidate;
+    return Done{};
 }
 
 // --- members ---
@@ -236,6 +243,20 @@ Result<Member> Program::replace_card(const std::string& raw_lost, const std::str
 }
 
 // --- read side ---
+
+nlohmann::json Program::State::record_qualifying(const QualifyingActivity& activity) {
+    database
+        .prepare("INSERT INTO qualifying_activity(member_id, purchased_at, spend_cents, purchases, "
+                 "operation_id) VALUES (?, ?, ?, ?, ?)")
+        .bind(activity.member_id, activity.purchased_at, activity.spend_cents, activity.purchases,
+              activity.operation_id)
+        .run();
+    return {{"member_id", activity.member_id},
+            {"purchased_at", format_timestamp(activity.purchased_at)},
+            {"spend_cents", activity.spend_cents},
+            {"purchases", activity.purchases},
+            {"operation_id", activity.operation_id}};
+}
 
 TierStanding Program::State::standing(const std::string& member_id, Timestamp now) {
     Statement& sums = database.prepare(

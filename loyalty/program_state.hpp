@@ -8,6 +8,15 @@
 
 namespace loyalty {
 
+// One row of what counts for tiers, dated by the purchase it belongs to.
+struct QualifyingActivity {
+    std::string member_id;
+    Timestamp purchased_at = 0;
+    Cents spend_cents = 0;
+    std::int64_t purchases = 0;
+    std::string operation_id;
+};
+
 struct Program::State {
     State(ProgramOptions options, const Clock& clock);
 
@@ -17,6 +26,7 @@ struct Program::State {
     Outbox outbox{database};
     PointsBook book{database, options.node_id};
     RuleSet rules;
+    bool online = true;  // told by the sync agent; offline caps redemptions
 
     // Runs `write` in one transaction keyed by (kind, operation_id). A replay with the same
     // request returns the stored answer; with another request it is refused as a conflict.
@@ -30,11 +40,16 @@ struct Program::State {
     template <class T>
     Result<T> transact(const std::function<Result<T>()>& work);
 
+    // Installs newer rules inside the caller's transaction.
+    Result<Done> install_rules_in_transaction(const RuleSet& candidate);
     Result<Member> load_member(const std::string& member_id);
     Result<Member> member_by_card(const std::string& card);
     Result<Member> member_by_phone(const std::string& phone);
     Result<Member> resolve(const MemberRef& reference);
 
+    // Stores the row and returns it as JSON for the operation's outbox event, so that other
+    // nodes count the same activity for the member's tier.
+    nlohmann::json record_qualifying(const QualifyingActivity& activity);
     TierStanding standing(const std::string& member_id, Timestamp now);
     int tier_index(const Member& member) const;
     // Re-decides the member's tier, recording any change and its outbox event.
@@ -44,6 +59,8 @@ struct Program::State {
 };
 
 Error storage_failure(const StorageError& error);
+// The request field that carries an operation's idempotency key, for conflict errors.
+std::string idempotency_field(const std::string& kind, const std::string& operation_id);
 
 template <class T>
 Result<T> Program::State::transact(const std::function<Result<T>()>& work) {
@@ -76,7 +93,7 @@ Result<Recorded<T>> Program::State::idempotent(const std::string& kind,
                 return Error{ErrorKind::conflict, "idempotency_conflict",
                              kind + " " + operation_id +
                                  " was already recorded with a different request; use a new id",
-                             kind == "return" ? "return_id" : "txn_id"};
+                             idempotency_field(kind, operation_id)};
             return Recorded<T>{nlohmann::json::parse(first_response).get<T>(), true};
         }
         stored.reset();

@@ -144,10 +144,30 @@ CREATE TABLE outbox (
 ) STRICT;
 )sql";
 
+// Replication: events applied from other nodes, and points found spent twice.
+constexpr std::string_view schema_v2 = R"sql(
+CREATE TABLE applied_events (
+    origin     TEXT NOT NULL,
+    seq        INTEGER NOT NULL,
+    type       TEXT NOT NULL,
+    applied_at INTEGER NOT NULL,
+    PRIMARY KEY (origin, seq)
+) STRICT;
+
+CREATE TABLE overdrafts (
+    entry_id    TEXT NOT NULL,
+    lot_id      TEXT NOT NULL,
+    member_id   TEXT NOT NULL,
+    points      INTEGER NOT NULL,
+    detected_at INTEGER NOT NULL,
+    PRIMARY KEY (entry_id, lot_id)
+) STRICT;
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& program_migrations() {
-    static const std::vector<Migration> migrations = {{1, schema_v1}};
+    static const std::vector<Migration> migrations = {{1, schema_v1}, {2, schema_v2}};
     return migrations;
 }
 

@@ -384,9 +384,8 @@ TEST_CASE("enrolment: 201, replay 200, duplicate card 409, bad Luhn 400 naming c
     }
 }
 
-// Known core bug: Program::State::idempotent names "txn_id" for every kind but "return", so an
-// enrolment conflict points the POS at a field it never sent. Remove [!mayfail] once fixed.
-TEST_CASE("an enrolment conflict names the card it is keyed by", "[loyaltyd][!mayfail]") {
+// An enrolment conflict must point the POS at the field it sent (once a core bug named txn_id).
+TEST_CASE("an enrolment conflict names the card it is keyed by", "[loyaltyd]") {
     Till till;
     HttpClient& client = till.client();
     enroll(client, 1);
@@ -953,7 +952,7 @@ TEST_CASE("a bearer token guards every route but health", "[loyaltyd]") {
     CHECK(member_id.rfind("S07-T3-", 0) == 0);
 }
 
-TEST_CASE("--help, --version and invalid configuration", "[loyaltyd]") {
+TEST_CASE("loyaltyd answers --help and --version and refuses invalid configuration", "[loyaltyd]") {
     TempDir dir;
     SECTION("--help prints the usage and exits 0") {
         const auto [status, output] = run_to_exit(dir.path(), {"--help"});

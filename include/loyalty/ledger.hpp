@@ -67,5 +67,10 @@ struct HistoryPage {
 void to_json(nlohmann::json& out, const LotAllocation& allocation);
 void to_json(nlohmann::json& out, const LedgerEntry& entry);
 void to_json(nlohmann::json& out, const Lot& lot);
+// The inverse of to_json, for entries and lots replicated from other nodes. Throws
+// nlohmann::json::exception on a malformed document.
+void from_json(const nlohmann::json& in, LotAllocation& allocation);
+void from_json(const nlohmann::json& in, LedgerEntry& entry);
+void from_json(const nlohmann::json& in, Lot& lot);
 
 }  // namespace loyalty

@@ -33,6 +33,18 @@ struct ProgramOptions {
     Durability durability = Durability::full;
     int expiring_soon_days = 30;  // the summary's "points expiring" looks this far ahead
     int void_window_hours = 24;   // a sale may be voided only this long after it was made
+    // While the node cannot reach head office, a member may redeem at most this many points a
+    // day here: it bounds what one member can spend twice in two stores that are both offline.
+    Points offline_redemption_cap = 2'000;
+};
+
+// Points found spent at two nodes while they were apart, now owed by the member.
+struct Overdraft {
+    std::string entry_id;
+    std::string lot_id;
+    std::string member_id;
+    Points points = 0;
+    Timestamp detected_at = 0;
 };
 
 struct ExpiryRun {
@@ -98,6 +110,21 @@ public:
     std::vector<TierChange> tier_changes(const std::string& member_id);
     std::vector<Lot> lots(const std::string& member_id);
     BalanceAudit audit(const std::string& member_id);
+
+    // --- replication (the sync agent and head office use these) ---
+    // Applies an event another node recorded: a till's outbox event at head office, or another
+    // till's event forwarded by head office. Idempotent by (origin, event seq): returns false
+    // for an event already applied. Events of unknown type are recorded and skipped, so an
+    // older node never stalls on a newer peer's events.
+    Result<bool> apply_remote_event(const std::string& origin, const OutboxEvent& event);
+    // Everything this node knows about a member, for a node that has never seen them.
+    Result<nlohmann::json> member_snapshot(const std::string& member_id);
+    // Takes in a snapshot; entries already known are skipped, so importing twice is harmless.
+    Result<Member> import_member_snapshot(const nlohmann::json& snapshot);
+    std::vector<Overdraft> overdrafts();
+    // Offline, redemptions are capped by ProgramOptions::offline_redemption_cap.
+    void set_online(bool online);
+    bool online() const;
 
     Outbox& outbox();
     Database& database();
