@@ -118,7 +118,7 @@ Result<Pricing> price(Program::State& s, const Member* member, const PurchaseReq
     }
     auto redemption = price_redemption(s.rules, request.redeem_points, net, pricing.spendable);
     if (!redemption) return redemption.error();
-    if (member && redemption->points > 0 && !s.online) {
+    if (member && redemption->points > 0 && !s.online()) {
         const Points today = redeemed_here_today(s, member->member_id, now);
         if (today + redemption->points > s.options.offline_redemption_cap)
             return Error{ErrorKind::refused, "offline_redemption_cap",

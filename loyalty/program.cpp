@@ -64,6 +64,14 @@ Result<Done> Program::State::install_rules_in_transaction(const RuleSet& candida
     return Done{};
 }
 
+void Program::State::refresh_rules() {
+    const auto newest = database.query_integer("SELECT MAX(version) FROM rule_versions");
+    if (!newest || *newest == rules.version) return;
+    const auto document =
+        database.query_text("SELECT document FROM rule_versions WHERE version = ?", *newest);
+    if (auto parsed = parse_rules_text(document.value_or(""))) rules = *parsed;
+}
+
 // --- members ---
 
 Result<Member> Program::State::load_member(const std::string& member_id) {

@@ -26,7 +26,9 @@ struct Program::State {
     Outbox outbox{database};
     PointsBook book{database, options.node_id};
     RuleSet rules;
-    bool online = true;  // told by the sync agent; offline caps redemptions
+    std::function<bool()> online = [] { return true; };  // offline caps redemptions
+    // Picks up rules another connection installed (the sync agent applies new versions).
+    void refresh_rules();
 
     // Runs `write` in one transaction keyed by (kind, operation_id). A replay with the same
     // request returns the stored answer; with another request it is refused as a conflict.
@@ -67,6 +69,7 @@ Result<T> Program::State::transact(const std::function<Result<T>()>& work) {
     try {
         Transaction transaction(database);
         book.take_journal();
+        refresh_rules();
         Result<T> result = work();
         if (result) transaction.commit();
         return result;

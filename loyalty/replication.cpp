@@ -215,7 +215,10 @@ std::vector<Overdraft> Program::overdrafts() {
     return found;
 }
 
-void Program::set_online(bool online) { state_->online = online; }
-bool Program::online() const { return state_->online; }
+void Program::set_online_probe(std::function<bool()> probe) { state_->online = std::move(probe); }
+void Program::set_online(bool online) {
+    state_->online = [online] { return online; };
+}
+bool Program::online() const { return state_->online(); }
 
 }  // namespace loyalty

@@ -134,6 +134,24 @@ void Database::migrate(const std::vector<Migration>& migrations) {
     }
 }
 
+void Database::migrate_component(const std::string& component,
+                                 const std::vector<Migration>& migrations) {
+    execute("CREATE TABLE IF NOT EXISTS schema_versions (component TEXT PRIMARY KEY, "
+            "version INTEGER NOT NULL) STRICT");
+    for (const Migration& migration : migrations) {
+        Transaction transaction(*this);
+        const auto current =
+            query_integer("SELECT version FROM schema_versions WHERE component = ?", component);
+        if (current.value_or(0) >= migration.version) continue;
+        execute(migration.sql);
+        prepare("INSERT INTO schema_versions(component, version) VALUES (?, ?) "
+                "ON CONFLICT(component) DO UPDATE SET version = excluded.version")
+            .bind(component, migration.version)
+            .run();
+        transaction.commit();
+    }
+}
+
 void Database::backup_to(const std::string& destination) {
     sqlite3* target = nullptr;
     int code = sqlite3_open(destination.c_str(), &target);

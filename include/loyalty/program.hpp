@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -122,7 +123,10 @@ public:
     // Takes in a snapshot; entries already known are skipped, so importing twice is harmless.
     Result<Member> import_member_snapshot(const nlohmann::json& snapshot);
     std::vector<Overdraft> overdrafts();
-    // Offline, redemptions are capped by ProgramOptions::offline_redemption_cap.
+    // Offline, redemptions are capped by ProgramOptions::offline_redemption_cap. The probe is
+    // asked at each redemption (the sync agent knows whether head office is reachable); it is
+    // called on the Program's thread and must be thread-safe on its own side.
+    void set_online_probe(std::function<bool()> probe);
     void set_online(bool online);
     bool online() const;
 

@@ -123,6 +123,10 @@ public:
     std::int64_t changes() const;
     sqlite3* handle() { return db_; }
 
+    // Applies another component's migrations (e.g. head office's own tables beside the
+    // programme's), versioned separately in the schema_versions table.
+    void migrate_component(const std::string& component, const std::vector<Migration>& migrations);
+
     // Copies the whole database to `destination` while it stays usable (online backup API).
     void backup_to(const std::string& destination);
 
