@@ -238,6 +238,11 @@ Result<std::vector<std::int64_t>> units_to_return(const StoredPurchase& purchase
             return Error{ErrorKind::invalid, "sku_not_in_purchase",
                          "sku " + wanted.sku + " was not sold in purchase " + purchase.txn_id,
                          field + ".sku"};
+        if (left == wanted.quantity)
+            return Error{ErrorKind::conflict, "already_returned",
+                         "sku " + wanted.sku + " of purchase " + purchase.txn_id +
+                             " has already been returned in full",
+                         field + ".quantity"};
         if (left > 0)
             return Error{ErrorKind::conflict, "already_returned",
                          "only " + std::to_string(wanted.quantity - left) + " more of sku " +

@@ -110,6 +110,8 @@ void print_member(const json& m) {
               << "    Phone " << (m["phone"].get<std::string>().empty() ? "-" : m["phone"].get<std::string>()) << "\n"
               << "  Points    " << m["points"] << " spendable";
     if (m["points_pending"].get<long long>() > 0) std::cout << ", " << m["points_pending"] << " pending";
+    if (m["balance"].get<long long>() < 0)
+        std::cout << " (owes " << -m["balance"].get<long long>() << " points from returns; new points pay it first)";
     std::cout << "\n";
     if (m["points_expiring"]["points"].get<long long>() > 0)
         std::cout << "  Expiring  " << m["points_expiring"]["points"] << " points on "
@@ -162,7 +164,8 @@ void print_history(const json& page) {
     for (const json& entry : page["entries"])
         std::cout << "    " << entry["created_at"].get<std::string>().substr(0, 10) << "  "
                   << std::setw(14) << std::left << entry["kind"].get<std::string>() << std::right
-                  << std::setw(8) << entry["points"] << "  " << entry["operation_id"].get<std::string>() << "\n";
+                  << std::setw(8) << entry["points"].get<long long>() << "  "
+                  << entry["operation_id"].get<std::string>() << "\n";
 }
 
 // --- the client ---
