@@ -8,6 +8,8 @@
 
 #include "loyalty/http_server.hpp"
 #include "loyalty/json_log.hpp"
+#include "loyalty_version.hpp"
+#include "till_agent.hpp"
 #include "till_api.hpp"
 #include "till_config.hpp"
 
@@ -70,13 +72,54 @@ private:
     std::thread thread_;
 };
 
+// The sync agent for the config's "sync" section; throws naming the field when a TLS file or
+// pin is unusable, so a till never starts half-configured.
+std::unique_ptr<sync::TillAgent> make_agent(const pos::TillConfig& config, const Clock& clock,
+                                            const RuleSet& rules) {
+    const pos::SyncConfig& section = *config.sync;
+    sync::TillAgentSettings settings;
+    settings.till_id = config.till_id;
+    settings.host = section.host;
+    settings.port = section.port;
+    settings.tls = {section.ca_file, section.certificate_file, section.private_key_file,
+                    section.pinned_public_keys,
+                    tls::parse_tls_version(section.min_tls_version).value_or(tls::TlsVersion::tls1_2)};
+    settings.software_version = std::string(LOYALTY_VERSION) + " (" + LOYALTY_GIT_REVISION + ")";
+    settings.batch_size = static_cast<std::size_t>(section.batch_size);
+    settings.heartbeat_interval = std::chrono::seconds(section.heartbeat_seconds);
+    settings.idle_timeout = 3 * settings.heartbeat_interval;
+    try {
+        return std::make_unique<sync::TillAgent>(settings, program_options(config), clock, rules);
+    } catch (const std::exception& error) {
+        throw std::runtime_error(std::string("sync: ") + error.what());
+    }
+}
+
+protocol::MemberKey member_key(std::string_view key) {
+    if (key == "card") return protocol::MemberKey::card;
+    if (key == "phone") return protocol::MemberKey::phone;
+    return protocol::MemberKey::member_id;
+}
+
 int serve(const pos::TillConfig& config) {
     const SystemClock clock;
     const RuleSet rules = load_rules(config);
     Program program(program_options(config), clock, rules);
+    std::unique_ptr<sync::TillAgent> agent = config.sync ? make_agent(config, clock, rules) : nullptr;
+    pos::SyncStatusProvider sync_status;
+    pos::RemoteMemberLookup remote_lookup;
+    if (agent) {
+        program.set_online_probe([&agent] { return agent->connected(); });
+        sync_status = [&agent] { return agent->status(); };
+        const std::chrono::milliseconds query_timeout(config.sync->query_timeout_ms);
+        remote_lookup = [&agent, query_timeout](std::string_view key, const std::string& value) {
+            return agent->query_member(member_key(key), value, query_timeout);
+        };
+    }
     auto metrics = std::make_shared<http::MetricsRegistry>();
     http::Router router;
-    pos::add_till_routes(router, program, {config.till_id, config.store_id}, metrics);
+    pos::add_till_routes(router, program, {config.till_id, config.store_id}, metrics, sync_status,
+                         remote_lookup);
     http::ServerConfig server_config;
     server_config.name = "loyaltyd";
     server_config.address = config.listen_address;
@@ -88,8 +131,11 @@ int serve(const pos::TillConfig& config) {
     http::HttpServer server(server_config, std::move(router), metrics);
     Maintenance maintenance(config, clock, program.rules());
     http::log_event(http::LogLevel::info, "starting",
-                    {{"till_id", config.till_id}, {"rule_version", program.rules().version}});
+                    {{"till_id", config.till_id}, {"rule_version", program.rules().version},
+                     {"sync", agent != nullptr}});
+    if (agent) agent->start();
     server.run_until_signalled();  // starts the server, returns after SIGTERM/SIGINT
+    if (agent) agent->stop();
     http::log_event(http::LogLevel::info, "stopped", {{"till_id", config.till_id}});
     return 0;
 }

@@ -55,7 +55,22 @@ json summary_json(Program& program, const std::string& member_id) {
     return json(take(program.summary(member_id)));
 }
 
-Response find_members(Program& program, const Request& request) {
+// The member `reference` names. One unknown here is asked of head office (when there is a sync
+// agent), imported, and found again; otherwise, or if head office does not know them either,
+// the usual not_found.
+Member find_member(Program& program, const MemberRef& reference, const RemoteMemberLookup& remote) {
+    Result<Member> found = program.find_member(reference);
+    if (found || found.error().kind != ErrorKind::not_found || !remote) return take(std::move(found));
+    const auto [key, value] = !reference.card.empty()    ? std::pair{"card", reference.card}
+                              : !reference.phone.empty() ? std::pair{"phone", reference.phone}
+                                                         : std::pair{"member_id", reference.member_id};
+    if (const auto snapshot = remote(key, value)) {
+        if (program.import_member_snapshot(*snapshot)) return take(program.find_member(reference));
+    }
+    return take(std::move(found));
+}
+
+Response find_members(Program& program, const Request& request, const RemoteMemberLookup& remote) {
     MemberRef reference;
     if (const auto card = request.query.find("card"); card != request.query.end())
         reference.card = take(normalise_card(card->second));
@@ -63,7 +78,7 @@ Response find_members(Program& program, const Request& request) {
         reference.phone = take(normalise_phone(phone->second));
     else
         throw http::RequestError(400, "invalid_field", "look a member up by ?card= or ?phone=", "card");
-    const Member member = take(program.find_member(reference));
+    const Member member = find_member(program, reference, remote);
     return Response::json(200, summary_json(program, member.member_id));
 }
 
@@ -85,16 +100,19 @@ std::string body_text(const json& body, const std::string& key) {
     return found->get<std::string>();
 }
 
-void add_member_routes(http::Router& router, Program& program) {
+void add_member_routes(http::Router& router, Program& program, const RemoteMemberLookup& remote) {
     router.add("POST", "/v1/members", [&program](const Request& request) {
         const auto enrolled = take(program.enroll(take(parse_enroll_request(request.json_body()))));
         return recorded_response(enrolled.replayed, summary_json(program, enrolled.result.member_id));
     });
-    router.add("GET", "/v1/members", [&program](const Request& request) {
-        return find_members(program, request);
+    router.add("GET", "/v1/members", [&program, remote](const Request& request) {
+        return find_members(program, request, remote);
     });
-    router.add("GET", "/v1/members/{id}", [&program](const Request& request) {
-        return Response::json(200, summary_json(program, path_param(request, "id")));
+    router.add("GET", "/v1/members/{id}", [&program, remote](const Request& request) {
+        MemberRef reference;
+        reference.member_id = path_param(request, "id");
+        const Member member = find_member(program, reference, remote);
+        return Response::json(200, summary_json(program, member.member_id));
     });
     router.add("GET", "/v1/members/{id}/history", [&program](const Request& request) {
         return history(program, request);
@@ -163,7 +181,8 @@ http::Response error_response(const Error& error) {
 }
 
 void add_till_routes(http::Router& router, Program& program, TillIdentity identity,
-                     std::shared_ptr<http::MetricsRegistry> metrics, SyncStatusProvider sync_status) {
+                     std::shared_ptr<http::MetricsRegistry> metrics, SyncStatusProvider sync_status,
+                     RemoteMemberLookup remote_lookup) {
     router.add(
         "GET", "/v1/health",
         [&program, identity, metrics, sync_status](const Request&) {
@@ -182,7 +201,7 @@ void add_till_routes(http::Router& router, Program& program, TillIdentity identi
                                         {"sync", sync}});
         },
         {.is_public = true});
-    add_member_routes(router, program);
+    add_member_routes(router, program, remote_lookup);
     add_points_routes(router, program);
     http::add_metrics_route(router, metrics);
 }

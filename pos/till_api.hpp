@@ -5,6 +5,9 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -22,11 +25,18 @@ struct TillIdentity {
 // What /v1/health says about sync; supplied by the sync agent when there is one.
 using SyncStatusProvider = std::function<nlohmann::json()>;
 
+// Asks head office about a member this till has never seen, by key "card", "phone" or
+// "member_id" (normalised value). Returns the member's snapshot (Program::member_snapshot's
+// JSON) or nullopt when head office does not know them, is unreachable or slow; it bounds its
+// own wait, since a checkout is waiting. Supplied by the sync agent when there is one.
+using RemoteMemberLookup =
+    std::function<std::optional<nlohmann::json>(std::string_view key, const std::string& value)>;
+
 // Registers every /v1 route and /metrics. `program` must outlive the router; the handlers
 // run on the server's single handler thread, which serialises all access to it.
 void add_till_routes(http::Router& router, Program& program, TillIdentity identity,
                      std::shared_ptr<http::MetricsRegistry> metrics,
-                     SyncStatusProvider sync_status = {});
+                     SyncStatusProvider sync_status = {}, RemoteMemberLookup remote_lookup = {});
 
 int status_for(ErrorKind kind);
 http::Response error_response(const Error& error);

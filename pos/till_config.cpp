@@ -22,6 +22,49 @@ Result<std::string> read_file(const std::string& path, const std::string& field)
     return text.str();
 }
 
+// The "sync" section; every error names its field as "sync.<key>".
+Result<SyncConfig> parse_sync_config(const nlohmann::json& section) {
+    JsonReader reader(section, "sync");
+    SyncConfig sync;
+    const std::string server = reader.text("server", 300);
+    sync.server_name = reader.text("server_name", 253, "");
+    sync.ca_file = reader.text("ca_file", 4096);
+    sync.certificate_file = reader.text("certificate_file", 4096);
+    sync.private_key_file = reader.text("private_key_file", 4096);
+    if (const nlohmann::json* pins = reader.array("pinned_public_keys")) {
+        for (const nlohmann::json& pin : *pins) {
+            if (!pin.is_string() || pin.get<std::string>().empty() || pin.get<std::string>().size() > 200) {
+                reader.fail("pinned_public_keys", "must list SHA-256 pins as strings (loyalty-certs pin CERT)");
+                break;
+            }
+            sync.pinned_public_keys.push_back(pin.get<std::string>());
+        }
+    }
+    sync.min_tls_version = reader.text("min_tls_version", 8, sync.min_tls_version);
+    sync.batch_size = static_cast<int>(reader.integer("batch_size", 1, 5'000, sync.batch_size));
+    sync.heartbeat_seconds =
+        static_cast<int>(reader.integer("heartbeat_seconds", 1, 3'600, sync.heartbeat_seconds));
+    sync.query_timeout_ms =
+        static_cast<int>(reader.integer("query_timeout_ms", 0, 10'000, sync.query_timeout_ms));
+    reader.only({"server", "server_name", "ca_file", "certificate_file", "private_key_file",
+                 "pinned_public_keys", "min_tls_version", "batch_size", "heartbeat_seconds",
+                 "query_timeout_ms"});
+    if (!reader.ok()) return reader.error();
+    auto address = parse_listen(server, "sync.server");
+    if (!address) return invalid("sync.server", "sync.server must be HOST:PORT, e.g. hq.example:7443");
+    std::tie(sync.host, sync.port) = *address;
+    if (sync.port == 0) return invalid("sync.server", "sync.server needs a port from 1 to 65535");
+    if (sync.server_name.empty()) sync.server_name = sync.host;
+    // connect_to_server checks the certificate against the name it connects to.
+    if (sync.server_name != sync.host)
+        return invalid("sync.server_name",
+                       "sync.server_name must equal the host in sync.server (connect by the name "
+                       "head office's certificate carries)");
+    if (sync.min_tls_version != "1.2" && sync.min_tls_version != "1.3")
+        return invalid("sync.min_tls_version", "sync.min_tls_version must be \"1.2\" or \"1.3\"");
+    return sync;
+}
+
 }  // namespace
 
 Result<std::pair<std::string, std::uint16_t>> parse_listen(const std::string& text,
@@ -59,6 +102,7 @@ Result<TillConfig> parse_till_config(const std::string& json_text, TillConfig co
         static_cast<int>(reader.integer("void_window_hours", 0, 24 * 7, config.void_window_hours));
     config.maintenance_interval_seconds = static_cast<int>(reader.integer(
         "maintenance_interval_seconds", 1, 86'400, config.maintenance_interval_seconds));
+    const nlohmann::json* sync = reader.object("sync");
     reader.only({"till_id", "store_id", "listen", "database", "rules_file", "api_token",
                  "durability", "body_limit_bytes", "header_timeout_ms", "idle_timeout_ms",
                  "void_window_hours", "maintenance_interval_seconds", "sync"});
@@ -72,6 +116,11 @@ Result<TillConfig> parse_till_config(const std::string& json_text, TillConfig co
         auto parsed = parse_listen(listen, "listen");
         if (!parsed) return parsed.error();
         std::tie(config.listen_address, config.listen_port) = *parsed;
+    }
+    if (sync) {
+        auto parsed = parse_sync_config(*sync);
+        if (!parsed) return parsed.error();
+        config.sync = *parsed;
     }
     return config;
 }
@@ -119,7 +168,8 @@ std::string till_usage() {
            "\n"
            "The till's loyalty daemon: a local HTTP/JSON API for the POS (see docs/openapi.yaml).\n"
            "  --config FILE          JSON config (till_id, store_id, listen, database, rules_file,\n"
-           "                         api_token, durability, body_limit_bytes, ...)\n"
+           "                         api_token, durability, body_limit_bytes, ...,\n"
+           "                         sync: {server, ca_file, certificate_file, private_key_file, ...})\n"
            "  --listen ADDRESS:PORT  where to serve the API (default 127.0.0.1:8080; port 0 picks one)\n"
            "  --db FILE              the SQLite database (created if missing)\n";
 }

@@ -13,6 +13,21 @@
 
 namespace loyalty::pos {
 
+// The "sync" section: how to reach head office. Without it the till runs standalone.
+struct SyncConfig {
+    std::string host;         // from "server": "hq.example:7443"
+    std::uint16_t port = 0;
+    std::string server_name;  // the name head office's certificate must carry; default host
+    std::string ca_file;
+    std::string certificate_file;
+    std::string private_key_file;
+    std::vector<std::string> pinned_public_keys;
+    std::string min_tls_version = "1.2";  // "1.2" or "1.3"
+    int batch_size = 500;
+    int heartbeat_seconds = 15;
+    int query_timeout_ms = 500;  // how long a lookup of an unknown member waits for head office
+};
+
 struct TillConfig {
     std::string till_id = "S01-T1";
     std::string store_id = "S01";
@@ -27,6 +42,7 @@ struct TillConfig {
     std::chrono::milliseconds idle_timeout{60'000};
     int void_window_hours = 24;
     int maintenance_interval_seconds = 3600;  // expiry and tier runs
+    std::optional<SyncConfig> sync;
 };
 
 // What the command line asked for.
