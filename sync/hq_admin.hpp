@@ -1,0 +1,30 @@
+// Head office's admin HTTP API (plain HTTP on loopback, bearer token) and the purchase history
+// the `segment` command reads from the head-office database.
+//
+//   GET /v1/health         public; {"status":"ok"}
+//   GET /v1/tills          the registry with last seen, last acked seq and pending feed items
+//   GET /v1/members/{id}   the member's summary, as a till shows it
+//   GET /v1/overdrafts     points found spent twice, now owed
+//   GET /metrics           Prometheus text (events ingested, connections, refusals, ...)
+//
+// Every handler runs its store work on the DatabaseThread, the only thread touching the Program.
+#pragma once
+
+#include <memory>
+
+#include "hq_server.hpp"
+#include "loyalty/program.hpp"
+#include "loyalty/router.hpp"
+#include "loyalty/transactions.hpp"
+
+namespace loyalty::hq {
+
+void add_admin_routes(http::Router& router, DatabaseThread& database, Program& program, HqStore& store,
+                      std::shared_ptr<http::MetricsRegistry> metrics);
+
+// Every member and every purchase line up to `as_of`, from the ledger head office keeps:
+// voided purchases are left out, returned quantities taken off their lines, and the store is
+// the till's store (purchases from tills are kept as "<STORE-TILL>/<txn_id>").
+analytics::LoadResult load_history(Program& program, analytics::DayNumber as_of);
+
+}  // namespace loyalty::hq

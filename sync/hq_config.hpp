@@ -1,0 +1,39 @@
+// loyalty-hq's configuration: a JSON file, then command-line flags on top. Invalid values are
+// refused at start with a message naming the field, so head office never runs half-configured.
+//
+//   {"database": "loyalty-hq.db", "sync_listen": "127.0.0.1:7443",
+//    "admin_listen": "127.0.0.1:8443", "admin_token": "...",
+//    "ca_file": ".../hq/ca.crt", "certificate_file": ".../hq/server.crt",
+//    "private_key_file": ".../hq/server.key", "min_tls_version": "1.2",
+//    "rules_file": "rules.json", "durability": "full",
+//    "heartbeat_interval_ms": 30000, "idle_timeout_ms": 90000, "hello_timeout_ms": 10000}
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hq_server.hpp"
+#include "loyalty/result.hpp"
+#include "loyalty/store.hpp"
+
+namespace loyalty::hq {
+
+struct HqConfig {
+    std::string database = "loyalty-hq.db";
+    Durability durability = Durability::full;
+    std::string rules_file;  // empty: keep the stored rules (the built-in ones at first start)
+    SyncServerConfig sync;   // sync_listen, TLS files and timeouts
+    std::string admin_address = "127.0.0.1";
+    std::uint16_t admin_port = 8443;
+    std::optional<std::string> admin_token;
+};
+
+Result<HqConfig> parse_hq_config(const std::string& json_text, HqConfig defaults = {});
+// The file at `path`, parsed; errors name the field (or "config" for an unreadable file).
+Result<HqConfig> read_hq_config(const std::string& path);
+// "--listen ADDRESS:PORT" (the sync port) and "--db FILE" on top of a config.
+Result<HqConfig> apply_overrides(HqConfig config, const std::optional<std::string>& listen,
+                                 const std::optional<std::string>& database);
+
+}  // namespace loyalty::hq

@@ -1,0 +1,325 @@
+#include "hq_store.hpp"
+
+#include <set>
+
+#include "loyalty/identifiers.hpp"
+#include "loyalty/rules.hpp"
+#include "loyalty/store.hpp"
+#include "loyalty/tls.hpp"
+
+namespace loyalty::hq {
+
+namespace {
+
+using nlohmann::json;
+
+constexpr std::string_view hq_schema_v1 = R"sql(
+CREATE TABLE hq_tills (
+    till_id           TEXT PRIMARY KEY,
+    store_id          TEXT NOT NULL,
+    revoked           INTEGER NOT NULL DEFAULT 0 CHECK (revoked IN (0, 1)),
+    enrolled_at       INTEGER NOT NULL,
+    last_seen         INTEGER,
+    last_seq          INTEGER NOT NULL DEFAULT 0,
+    downstream_cursor INTEGER NOT NULL DEFAULT 0
+) STRICT;
+
+-- Every event received, once; also the downstream feed in version order. Rule versions pushed
+-- to tills are rows with till_id 'HQ', seq = rule version, type 'rules'.
+CREATE TABLE till_events (
+    version    INTEGER PRIMARY KEY AUTOINCREMENT,
+    till_id    TEXT NOT NULL,
+    seq        INTEGER NOT NULL,
+    type       TEXT NOT NULL,
+    payload    TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    UNIQUE (till_id, seq)
+) STRICT;
+
+-- Which members each feed row is about, so a till is sent only what concerns its members.
+CREATE TABLE till_event_members (
+    version   INTEGER NOT NULL REFERENCES till_events(version),
+    member_id TEXT NOT NULL,
+    PRIMARY KEY (version, member_id)
+) STRICT, WITHOUT ROWID;
+
+-- Members a till knows: it sent events about them or asked head office about them.
+CREATE TABLE till_members (
+    till_id   TEXT NOT NULL,
+    member_id TEXT NOT NULL,
+    PRIMARY KEY (till_id, member_id)
+) STRICT, WITHOUT ROWID;
+)sql";
+
+std::int64_t signed_of(std::uint64_t value) { return static_cast<std::int64_t>(value); }
+
+void add_member_id(const json& object, std::set<std::string>& members) {
+    if (!object.is_object()) return;
+    const auto found = object.find("member_id");
+    if (found != object.end() && found->is_string()) members.insert(found->get<std::string>());
+}
+
+Error till_error(ErrorKind kind, std::string code, std::string message) {
+    return Error{kind, std::move(code), std::move(message), "till_id"};
+}
+
+}  // namespace
+
+std::vector<std::string> members_in_payload(const json& payload) {
+    std::set<std::string> members;
+    if (!payload.is_object()) return {};
+    add_member_id(payload, members);
+    for (const char* key : {"member", "result", "qualifying"})
+        if (payload.contains(key)) add_member_id(payload.at(key), members);
+    for (const char* key : {"entries", "lots"}) {
+        const auto list = payload.find(key);
+        if (list == payload.end() || !list->is_array()) continue;
+        for (const json& item : *list) add_member_id(item, members);
+    }
+    return {members.begin(), members.end()};
+}
+
+SqliteHqStore::SqliteHqStore(Program& program, const Clock& clock) : program_(program), clock_(clock) {
+    program_.database().migrate_component("hq", {{1, hq_schema_v1}});
+}
+
+std::optional<TillRecord> SqliteHqStore::find_till(const std::string& till_id) {
+    Statement& row = program_.database().prepare(
+        "SELECT till_id, store_id, revoked, enrolled_at, last_seen, last_seq, downstream_cursor "
+        "FROM hq_tills WHERE till_id = ?");
+    row.bind(till_id);
+    if (!row.step()) return std::nullopt;
+    TillRecord till{row.text(0),
+                    row.text(1),
+                    row.integer(2) != 0,
+                    row.integer(3),
+                    row.optional_integer(4),
+                    static_cast<std::uint64_t>(row.integer(5)),
+                    static_cast<std::uint64_t>(row.integer(6))};
+    row.reset();
+    return till;
+}
+
+std::vector<TillRecord> SqliteHqStore::tills() {
+    std::vector<std::string> ids;
+    Statement& rows = program_.database().prepare("SELECT till_id FROM hq_tills ORDER BY till_id");
+    rows.bind();
+    while (rows.step()) ids.push_back(rows.text(0));
+    std::vector<TillRecord> result;
+    for (const std::string& id : ids) result.push_back(*find_till(id));
+    return result;
+}
+
+Result<TillRecord> SqliteHqStore::add_till(const std::string& store_id, const std::string& till_id) {
+    if (!tls::till_id_from_uri("urn:loyalty:till:" + till_id) || till_id.rfind(store_id + "-", 0) != 0)
+        return till_error(ErrorKind::invalid, "invalid_till_id",
+                          "till id " + till_id + " must be STORE-TILL with store " + store_id);
+    Transaction transaction(program_.database());
+    if (auto existing = find_till(till_id)) {
+        if (existing->store_id != store_id)
+            return till_error(ErrorKind::conflict, "till_exists",
+                              "till " + till_id + " is registered for store " + existing->store_id);
+        return *existing;  // nothing to commit
+    }
+    program_.database()
+        .prepare("INSERT INTO hq_tills(till_id, store_id, enrolled_at) VALUES (?, ?, ?)")
+        .bind(till_id, store_id, clock_.now())
+        .run();
+    transaction.commit();
+    return *find_till(till_id);
+}
+
+Result<TillRecord> SqliteHqStore::revoke_till(const std::string& till_id) {
+    Transaction transaction(program_.database());
+    program_.database().prepare("UPDATE hq_tills SET revoked = 1 WHERE till_id = ?").bind(till_id).run();
+    if (program_.database().changes() == 0)
+        return till_error(ErrorKind::not_found, "unknown_till", "till " + till_id + " is not registered");
+    transaction.commit();
+    return *find_till(till_id);
+}
+
+void SqliteHqStore::touch_till(const std::string& till_id) {
+    Transaction transaction(program_.database());
+    program_.database()
+        .prepare("UPDATE hq_tills SET last_seen = ? WHERE till_id = ?")
+        .bind(clock_.now(), till_id)
+        .run();
+    transaction.commit();
+}
+
+// Exactly once, crash-safe. Program::apply_remote_event commits in its own transaction (it
+// cannot nest in ours), so an event is stored in two commits:
+//   1. the ledger: apply_remote_event, idempotent by (till_id, seq) in applied_events;
+//   2. the feed: the till_events row, its members, and hq_tills.last_seq = seq, together.
+// last_seq moves only in commit 2, and only to seq = last_seq + 1, so it is the highest
+// contiguous seq whose events are both applied and in the feed. A crash between 1 and 2
+// leaves last_seq behind: the till was not acked, resends, apply returns false (already in
+// the ledger, nothing doubles) and commit 2 is made then. Events at or below last_seq are
+// replays and skipped whole; an event after a gap is never applied.
+BatchOutcome SqliteHqStore::store_batch(const std::string& till_id,
+                                        const std::vector<protocol::Event>& events) {
+    BatchOutcome outcome;
+    const auto till = find_till(till_id);
+    if (!till) {
+        outcome.stopped = till_error(ErrorKind::not_found, "unknown_till", "till " + till_id + " is not registered");
+        return outcome;
+    }
+    std::uint64_t last = till->last_seq;
+    for (const protocol::Event& event : events) {
+        if (event.seq <= last) {
+            ++outcome.replayed;
+            continue;
+        }
+        if (event.seq != last + 1) {
+            outcome.stopped = Error{ErrorKind::conflict, "gap",
+                                    "till " + till_id + " sent seq " + std::to_string(event.seq) +
+                                        " but head office holds only up to " + std::to_string(last),
+                                    "seq"};
+            break;
+        }
+        const OutboxEvent outbox_event{signed_of(event.seq), event.type, event.payload, event.created_at};
+        const Result<bool> applied = program_.apply_remote_event(till_id, outbox_event);
+        if (!applied) {
+            outcome.stopped = applied.error();
+            break;
+        }
+        record_event(till_id, event);
+        last = event.seq;
+        ++outcome.stored;
+    }
+    outcome.highest_contiguous_seq = last;
+    return outcome;
+}
+
+void SqliteHqStore::record_event(const std::string& till_id, const protocol::Event& event) {
+    Database& database = program_.database();
+    Transaction transaction(database);
+    database
+        .prepare("INSERT INTO till_events(till_id, seq, type, payload, created_at) VALUES (?, ?, ?, ?, ?) "
+                 "ON CONFLICT(till_id, seq) DO NOTHING")
+        .bind(till_id, signed_of(event.seq), event.type, event.payload.dump(), event.created_at)
+        .run();
+    if (database.changes() > 0) {
+        const std::int64_t version = *database.query_integer("SELECT last_insert_rowid()");
+        Statement& about = database.prepare("INSERT INTO till_event_members(version, member_id) VALUES (?, ?)");
+        Statement& known = database.prepare(
+            "INSERT INTO till_members(till_id, member_id) VALUES (?, ?) ON CONFLICT DO NOTHING");
+        for (const std::string& member_id : members_in_payload(event.payload)) {
+            about.bind(version, member_id).run();
+            known.bind(till_id, member_id).run();
+        }
+    }
+    database.prepare("UPDATE hq_tills SET last_seq = ? WHERE till_id = ? AND last_seq < ?")
+        .bind(signed_of(event.seq), till_id, signed_of(event.seq))
+        .run();
+    transaction.commit();
+}
+
+Result<json> SqliteHqStore::query_member(const std::string& till_id, const protocol::MemberQuery& query) {
+    MemberRef reference;
+    if (query.key == protocol::MemberKey::card) {
+        auto card = normalise_card(query.value);
+        if (!card) return card.error();
+        reference.card = *card;
+    } else if (query.key == protocol::MemberKey::phone) {
+        auto phone = normalise_phone(query.value);
+        if (!phone) return phone.error();
+        reference.phone = *phone;
+    } else {
+        reference.member_id = query.value;
+    }
+    const Result<Member> member = program_.find_member(reference);
+    if (!member) return member.error();
+    // Known before the snapshot is taken, on the same thread: any change after the snapshot is
+    // in the feed with a version the till has not been sent yet.
+    {
+        Transaction transaction(program_.database());
+        program_.database()
+            .prepare("INSERT INTO till_members(till_id, member_id) VALUES (?, ?) ON CONFLICT DO NOTHING")
+            .bind(till_id, member->member_id)
+            .run();
+        transaction.commit();
+    }
+    return program_.member_snapshot(member->member_id);
+}
+
+FeedPage SqliteHqStore::downstream(const std::string& till_id, std::uint64_t after_version,
+                                   std::size_t max_items, std::size_t max_bytes) {
+    Database& database = program_.database();
+    FeedPage page;
+    const std::uint64_t head =
+        static_cast<std::uint64_t>(database.query_integer("SELECT MAX(version) FROM till_events").value_or(0));
+    page.scanned_to = std::max(after_version, head);
+    Statement& rows = database.prepare(
+        "SELECT e.version, e.till_id, e.seq, e.type, e.payload, e.created_at FROM till_events e "
+        "WHERE e.version > ?1 AND e.version <= ?2 AND (e.till_id = ?3 OR (e.till_id <> ?4 AND EXISTS ("
+        "  SELECT 1 FROM till_event_members m JOIN till_members k ON k.member_id = m.member_id "
+        "  WHERE m.version = e.version AND k.till_id = ?4))) "
+        "ORDER BY e.version");
+    rows.bind(signed_of(after_version), signed_of(head), std::string(config_origin), till_id);
+    std::size_t bytes = 0;
+    while (rows.step()) {
+        const std::uint64_t version = static_cast<std::uint64_t>(rows.integer(0));
+        const std::string origin = rows.text(1);
+        json payload = json::parse(rows.text(4));
+        protocol::DownstreamItem item;
+        item.version = version;
+        if (origin == config_origin) {
+            item.kind = protocol::DownstreamKind::config;
+            item.data = std::move(payload);  // {"rules": ...}
+        } else {
+            item.kind = protocol::DownstreamKind::member;
+            item.data = {{"origin", origin},
+                         {"event",
+                          {{"seq", rows.integer(2)},
+                           {"type", rows.text(3)},
+                           {"payload", std::move(payload)},
+                           {"created_at", rows.integer(5)}}}};
+        }
+        const std::size_t size = item.data.dump().size() + 64;
+        if (!page.items.empty() && (page.items.size() >= max_items || bytes + size > max_bytes)) {
+            page.scanned_to = page.items.back().version;
+            break;
+        }
+        bytes += size;
+        page.items.push_back(std::move(item));
+    }
+    rows.reset();
+    return page;
+}
+
+void SqliteHqStore::set_downstream_cursor(const std::string& till_id, std::uint64_t version) {
+    Transaction transaction(program_.database());
+    program_.database()
+        .prepare("UPDATE hq_tills SET downstream_cursor = ? WHERE till_id = ?")
+        .bind(signed_of(version), till_id)
+        .run();
+    transaction.commit();
+}
+
+std::uint64_t SqliteHqStore::pending_downstream(const std::string& till_id) {
+    const auto till = find_till(till_id);
+    if (!till) return 0;
+    return static_cast<std::uint64_t>(
+        program_.database()
+            .query_integer(
+                "SELECT COUNT(*) FROM till_events e WHERE e.version > ?1 AND (e.till_id = ?2 OR "
+                "(e.till_id <> ?3 AND EXISTS (SELECT 1 FROM till_event_members m JOIN till_members k "
+                "ON k.member_id = m.member_id WHERE m.version = e.version AND k.till_id = ?3)))",
+                signed_of(till->downstream_cursor), std::string(config_origin), till_id)
+            .value_or(0));
+}
+
+void SqliteHqStore::publish_current_rules() {
+    const RuleSet& rules = program_.rules();
+    Transaction transaction(program_.database());
+    program_.database()
+        .prepare("INSERT INTO till_events(till_id, seq, type, payload, created_at) VALUES (?, ?, 'rules', ?, ?) "
+                 "ON CONFLICT(till_id, seq) DO NOTHING")
+        .bind(std::string(config_origin), rules.version, json{{"rules", rules_to_json(rules)}}.dump(),
+              clock_.now())
+        .run();
+    transaction.commit();
+}
+
+}  // namespace loyalty::hq

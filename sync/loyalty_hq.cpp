@@ -1,0 +1,272 @@
+// loyalty-hq: head office. Parses the command line, wires the store, the sync listener and
+// the admin API together, and dispatches the operator's and analysts' commands.
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "hq_admin.hpp"
+#include "hq_config.hpp"
+#include "loyalty/http_server.hpp"
+#include "loyalty/json_log.hpp"
+#include "loyalty/segment_command.hpp"
+#include "till_config.hpp"
+
+extern char** environ;
+
+namespace {
+
+using namespace loyalty;
+namespace fs = std::filesystem;
+
+const char* const usage_text =
+    "usage: loyalty-hq [COMMAND] [OPTIONS]\n"
+    "\n"
+    "Head office: the authoritative ledger of every store, the tills' sync listener (mutual TLS)\n"
+    "and an admin HTTP API on loopback.\n"
+    "\n"
+    "commands:\n"
+    "  serve [--config FILE] [--listen ADDRESS:PORT] [--db FILE]   (the default command)\n"
+    "        run head office; --listen overrides sync_listen, --db the database\n"
+    "  till add STORE TILL --certs DIR [--config FILE | --db FILE]\n"
+    "        issue till STORE-TILL a certificate from DIR's CA (packaging/certs/loyalty-certs;\n"
+    "        env LOYALTY_CERTS_TOOL overrides where it is) and register it\n"
+    "  till revoke TILL_ID [--config FILE | --db FILE]   refuse the till from now on\n"
+    "  till list [--config FILE | --db FILE]             the registry as JSON lines\n"
+    "  segment [--config FILE | --db FILE] [--transactions FILE.csv] --as-of YYYY-MM-DD ...\n"
+    "        segmentation over the head-office database (or a CSV); see docs/SEGMENTATION.md\n"
+    "  demo-data [--members N] [--seed S] [--until YYYY-MM-DD]   a synthetic chain as CSV\n"
+    "  --help, --version\n"
+    "\n"
+    "config (JSON): database, durability, rules_file, sync_listen, admin_listen, admin_token,\n"
+    "ca_file, certificate_file, private_key_file, min_tls_version (\"1.2\"|\"1.3\"),\n"
+    "heartbeat_interval_ms, idle_timeout_ms, hello_timeout_ms, feed_poll_interval_ms\n";
+
+// Thrown for bad usage: printed with the usage hint, exit code 2.
+struct UsageError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+struct Options {
+    std::vector<std::string> positional;
+    std::optional<std::string> config, listen, database, certs;
+    std::vector<std::string> rest;  // words the sub-command itself parses (segment)
+};
+
+// Takes --config/--listen/--db/--certs out of `args`; the rest stays in order.
+Options take_options(const std::vector<std::string>& args, bool keep_rest) {
+    Options options;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const std::string& arg = args[i];
+        std::optional<std::string>* slot = arg == "--config" ? &options.config
+                                           : arg == "--listen" ? &options.listen
+                                           : arg == "--db"     ? &options.database
+                                           : arg == "--certs"  ? &options.certs
+                                                               : nullptr;
+        if (slot) {
+            if (i + 1 >= args.size()) throw UsageError(arg + " needs a value");
+            *slot = args[++i];
+        } else if (keep_rest) {
+            options.rest.push_back(arg);
+        } else if (arg.starts_with("--")) {
+            throw UsageError("unknown option " + arg);
+        } else {
+            options.positional.push_back(arg);
+        }
+    }
+    return options;
+}
+
+hq::HqConfig load_config(const Options& options) {
+    hq::HqConfig config;
+    if (options.config) {
+        auto read = hq::read_hq_config(*options.config);
+        if (!read) throw UsageError("config " + read.error().field + ": " + read.error().message);
+        config = *read;
+    }
+    auto overridden = hq::apply_overrides(config, options.listen, options.database);
+    if (!overridden) throw UsageError(overridden.error().message);
+    return *overridden;
+}
+
+RuleSet load_rules(const std::string& rules_file) {
+    std::string text = default_rules_text();
+    if (!rules_file.empty()) {
+        std::ifstream in(rules_file);
+        if (!in) throw std::runtime_error("rules_file: cannot read " + rules_file);
+        std::ostringstream content;
+        content << in.rdbuf();
+        text = content.str();
+    }
+    auto rules = parse_rules_text(text);
+    if (!rules) throw std::runtime_error("rules_file: " + rules.error().message);
+    return *rules;
+}
+
+ProgramOptions program_options(const hq::HqConfig& config) {
+    ProgramOptions options;
+    options.database_path = config.database;
+    options.node_id = "HQ";
+    options.durability = config.durability;
+    return options;
+}
+
+int serve(const hq::HqConfig& config) {
+    const SystemClock clock;
+    hq::DatabaseThread database;  // first in, last out: it runs every store call below
+    Program program(program_options(config), clock, load_rules(config.rules_file));
+    hq::SqliteHqStore store(program, clock);
+    store.publish_current_rules();
+    auto metrics = std::make_shared<http::MetricsRegistry>();
+    hq::SyncServer sync(config.sync, database, store, metrics);
+    sync.start();
+    http::Router router;
+    hq::add_admin_routes(router, database, program, store, metrics);
+    http::ServerConfig admin;
+    admin.name = "loyalty-hq-admin";
+    admin.address = config.admin_address;
+    admin.port = config.admin_port;
+    admin.bearer_token = config.admin_token;
+    http::HttpServer server(admin, std::move(router), metrics);
+    http::log_event(http::LogLevel::info, "starting", {{"rule_version", program.rules().version}});
+    server.run_until_signalled();
+    sync.stop();
+    http::log_event(http::LogLevel::info, "stopped");
+    return 0;
+}
+
+fs::path certs_tool(const char* argv0) {
+    if (const char* configured = std::getenv("LOYALTY_CERTS_TOOL")) return configured;
+    std::error_code ignored;
+    const fs::path self = fs::canonical("/proc/self/exe", ignored);
+    const fs::path here = self.empty() ? fs::path(argv0).parent_path() : self.parent_path();
+    for (const fs::path& candidate :
+         {here / "loyalty-certs", here / "../share/loyalty/loyalty-certs", here / "../libexec/loyalty/loyalty-certs",
+          fs::path(LOYALTY_SOURCE_DIR) / "packaging/certs/loyalty-certs"})
+        if (fs::exists(candidate, ignored)) return candidate;
+    throw std::runtime_error("cannot find loyalty-certs; set LOYALTY_CERTS_TOOL to its path");
+}
+
+// Runs the tool without a shell (the arguments are the operator's, not to be interpreted).
+int run_tool(const fs::path& tool, const std::vector<std::string>& args) {
+    std::vector<std::string> words{tool.string()};
+    words.insert(words.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (std::string& word : words) argv.push_back(word.data());
+    argv.push_back(nullptr);
+    pid_t pid = 0;
+    if (posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0)
+        throw std::runtime_error("cannot run " + tool.string());
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+void print_till(const hq::TillRecord& till) {
+    std::cout << nlohmann::json{{"till_id", till.till_id},      {"store_id", till.store_id},
+                                {"revoked", till.revoked},      {"last_acked_seq", till.last_seq},
+                                {"downstream_version", till.downstream_cursor}}
+                     .dump()
+              << "\n";
+}
+
+int till_command(const std::vector<std::string>& args, const char* argv0) {
+    const Options options = take_options(args, false);
+    const auto& words = options.positional;
+    if (words.empty()) throw UsageError("till needs add, revoke or list");
+    const hq::HqConfig config = load_config(options);
+    const auto open_store = [&](auto&& use) {
+        const SystemClock clock;
+        Program program(program_options(config), clock, load_rules(""));
+        hq::SqliteHqStore store(program, clock);
+        return use(store);
+    };
+    const auto report = [](const Result<hq::TillRecord>& result) {
+        if (!result) {
+            std::cerr << "loyalty-hq: " << result.error().message << "\n";
+            return 1;
+        }
+        print_till(*result);
+        return 0;
+    };
+    if (words[0] == "add") {
+        if (words.size() != 3 || !options.certs) throw UsageError("usage: till add STORE TILL --certs DIR");
+        const std::string till_id = words[1] + "-" + words[2];
+        if (!tls::till_id_from_uri("urn:loyalty:till:" + till_id))
+            throw UsageError("STORE and TILL must be 1-32 letters, digits or _");
+        const fs::path bundle = fs::path(*options.certs) / "tills" / till_id;
+        if (!fs::exists(bundle / "till.crt") &&
+            run_tool(certs_tool(argv0), {"till", *options.certs, words[1], words[2]}) != 0) {
+            std::cerr << "loyalty-hq: loyalty-certs could not issue the certificate; till not registered\n";
+            return 1;
+        }
+        return open_store([&](hq::HqStore& store) { return report(store.add_till(words[1], till_id)); });
+    }
+    if (words[0] == "revoke") {
+        if (words.size() != 2) throw UsageError("usage: till revoke TILL_ID");
+        return open_store([&](hq::HqStore& store) { return report(store.revoke_till(words[1])); });
+    }
+    if (words[0] == "list") {
+        return open_store([&](hq::HqStore& store) {
+            for (const hq::TillRecord& till : store.tills()) print_till(till);
+            return 0;
+        });
+    }
+    throw UsageError("unknown till command " + words[0]);
+}
+
+int segment_command(const std::vector<std::string>& args) {
+    const Options options = take_options(args, true);
+    const hq::HqConfig config = load_config(options);
+    const auto source = [&config](analytics::DayNumber as_of) {
+        const SystemClock clock;
+        Program program(program_options(config), clock, load_rules(""));
+        return hq::load_history(program, as_of);
+    };
+    return analytics::run_segment_command(options.rest, std::cout, std::cerr, source);
+}
+
+int run(const std::vector<std::string>& args, const char* argv0) {
+    const std::string command = args.empty() || args[0].starts_with("-") ? "serve" : args[0];
+    const std::vector<std::string> rest(args.begin() + (command == "serve" && (args.empty() || args[0] != "serve") ? 0 : 1),
+                                        args.end());
+    if (command == "serve") {
+        for (const std::string& arg : rest) {
+            if (arg == "--help" || arg == "-h") {
+                std::cout << usage_text;
+                return 0;
+            }
+            if (arg == "--version") {
+                std::cout << pos::version_string("loyalty-hq") << "\n";
+                return 0;
+            }
+        }
+        const Options options = take_options(rest, false);
+        if (!options.positional.empty()) throw UsageError("unknown command " + options.positional[0]);
+        return serve(load_config(options));
+    }
+    if (command == "till") return till_command(rest, argv0);
+    if (command == "segment") return segment_command(rest);
+    if (command == "demo-data") return analytics::run_demo_data_command(rest, std::cout, std::cerr);
+    throw UsageError("unknown command " + command);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        return run(std::vector<std::string>(argv + 1, argv + argc), argv[0]);
+    } catch (const UsageError& error) {
+        std::cerr << "loyalty-hq: " << error.what() << "; see --help\n";
+        return 2;
+    } catch (const std::exception& error) {
+        http::log_event(http::LogLevel::error, "fatal", {{"message", error.what()}});
+        return 1;
+    }
+}
