@@ -1,0 +1,213 @@
+// Checkout at the till: what a durable purchase costs, from the bare SQLite baseline to the
+// real daemon over loopback. Prints figures; exits non-zero only if a correctness check fails
+// (every purchase acknowledged and counted once), never because something was slow.
+//
+//   checkout_bench [purchases per run, default 2000]
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "loyalty/http_client.hpp"
+#include "loyalty/identifiers.hpp"
+#include "loyalty/program.hpp"
+#include "support/process.hpp"
+
+namespace {
+
+using namespace loyalty;
+using Clock = std::chrono::steady_clock;
+namespace fs = std::filesystem;
+
+fs::path scratch_dir() {
+    std::string pattern = (fs::temp_directory_path() / "loyalty-bench-XXXXXX").string();
+    if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
+    return pattern;
+}
+
+std::string machine() {
+    std::ifstream cpuinfo("/proc/cpuinfo");
+    std::string line, model = "unknown cpu";
+    while (std::getline(cpuinfo, line))
+        if (line.rfind("model name", 0) == 0) {
+            model = line.substr(line.find(':') + 2);
+            break;
+        }
+    return model + ", " + std::to_string(std::thread::hardware_concurrency()) + " cores";
+}
+
+constexpr int member_count = 100;
+
+double seconds_since(Clock::time_point start) {
+    return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// The baseline: one transaction per purchase writing the same number of rows a purchase
+// writes (purchase, 2 lines, ledger entry, lot, allocation, activity, operation, outbox).
+double bare_sqlite(const fs::path& file, const char* synchronous, int purchases) {
+    sqlite3* db = nullptr;
+    sqlite3_open(file.c_str(), &db);
+    sqlite3_exec(db, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr);
+    sqlite3_exec(db, (std::string("PRAGMA synchronous=") + synchronous).c_str(), nullptr, nullptr, nullptr);
+    sqlite3_exec(db, "CREATE TABLE rows(id INTEGER PRIMARY KEY, k TEXT, v INTEGER, payload TEXT)", nullptr,
+                 nullptr, nullptr);
+    sqlite3_stmt* insert = nullptr;
+    sqlite3_prepare_v2(db, "INSERT INTO rows(k, v, payload) VALUES (?, ?, ?)", -1, &insert, nullptr);
+    const std::string payload(120, 'x');
+    const auto start = Clock::now();
+    for (int i = 0; i < purchases; ++i) {
+        sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+        for (int row = 0; row < 9; ++row) {
+            const std::string key = "T" + std::to_string(i) + "-" + std::to_string(row);
+            sqlite3_bind_text(insert, 1, key.c_str(), -1, SQLITE_TRANSIENT);
+            sqlite3_bind_int64(insert, 2, i);
+            sqlite3_bind_text(insert, 3, payload.c_str(), -1, SQLITE_STATIC);
+            sqlite3_step(insert);
+            sqlite3_reset(insert);
+        }
+        sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
+    }
+    const double elapsed = seconds_since(start);
+    sqlite3_finalize(insert);
+    sqlite3_close(db);
+    return purchases / elapsed;
+}
+
+std::string card(int n) {
+    std::string payload = "600100" + std::string(9 - std::to_string(n).size(), '0') + std::to_string(n);
+    return payload + luhn_check_digit(payload);
+}
+
+bool core_purchases(const fs::path& file, Durability durability, int purchases, double& per_second) {
+    const SystemClock clock;
+    Program program({file.string(), "B-T1", durability}, clock, parse_rules_text(default_rules_text()).value());
+    // A realistic till serves many members; one member's history would grow without end.
+    std::vector<std::string> members;
+    for (int m = 0; m < member_count; ++m)
+        members.push_back(program.enroll({card(m), "", "Bench", ""}).value().result.member_id);
+    const auto start = Clock::now();
+    for (int i = 0; i < purchases; ++i) {
+        PurchaseRequest request{"T" + std::to_string(i), {members[static_cast<std::size_t>(i % member_count)], "", ""},
+                                {{"MILK", "fresh", 2, 129, 0}, {"BREAD", "bakery", 1, 349, 0}}, 0};
+        if (!program.purchase(request).ok()) return false;
+    }
+    per_second = purchases / seconds_since(start);
+    const auto recorded =
+        program.database().query_integer("SELECT COUNT(*) FROM outbox WHERE type = 'purchase'");
+    return std::all_of(members.begin(), members.end(),
+                       [&](const std::string& m) { return program.audit(m).consistent(); }) &&
+           recorded == purchases;
+}
+
+long resident_kib(pid_t pid) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(status, line))
+        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    return -1;
+}
+
+struct DaemonRun {
+    double per_second = 0;
+    long points_earned = 0;
+    double p50_ms = 0, p99_ms = 0;
+    bool ok = true;
+};
+
+// `clients` keep-alive connections, each sending purchases back to back.
+DaemonRun daemon_purchases(std::uint16_t port, const std::vector<std::string>& members, int clients, int purchases,
+                           const std::string& prefix) {
+    std::vector<std::vector<double>> latencies(static_cast<std::size_t>(clients));
+    std::atomic<bool> ok = true;
+    std::atomic<long> points_earned = 0;
+    const auto start = Clock::now();
+    std::vector<std::thread> threads;
+    for (int c = 0; c < clients; ++c)
+        threads.emplace_back([&, c] {
+            http::HttpClient client("127.0.0.1", port);
+            for (int i = c; i < purchases; i += clients) {
+                const nlohmann::json body = {
+                    {"txn_id", prefix + std::to_string(i)}, {"member_id", members[static_cast<std::size_t>(i % member_count)]},
+                    {"lines", {{{"sku", "MILK"}, {"category", "fresh"}, {"quantity", 2}, {"unit_price_cents", 129}},
+                               {{"sku", "BREAD"}, {"category", "bakery"}, {"quantity", 1}, {"unit_price_cents", 349}}}}};
+                const auto sent = Clock::now();
+                const auto response = client.request("POST", "/v1/purchases", body);
+                if (response.status != 201) {
+                    if (ok.exchange(false)) std::fprintf(stderr, "purchase answered %d: %s\n", response.status, response.body.c_str());
+                }
+                else points_earned += response.json()["points_earned"].get<long>();
+                latencies[static_cast<std::size_t>(c)].push_back(seconds_since(sent) * 1000);
+            }
+        });
+    for (auto& thread : threads) thread.join();
+    DaemonRun run;
+    run.per_second = purchases / seconds_since(start);
+    std::vector<double> all;
+    for (const auto& some : latencies) all.insert(all.end(), some.begin(), some.end());
+    std::sort(all.begin(), all.end());
+    run.p50_ms = all[all.size() / 2];
+    run.p99_ms = all[all.size() * 99 / 100];
+    run.ok = ok;
+    run.points_earned = points_earned;
+    return run;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const int purchases = argc > 1 ? std::stoi(argv[1]) : 2000;
+    const fs::path dir = scratch_dir();
+    bool ok = true;
+    std::printf("checkout_bench: %d purchases per run on %s\n\n", purchases, machine().c_str());
+
+    const double bare_full = bare_sqlite(dir / "bare-full.db", "FULL", purchases);
+    const double bare_normal = bare_sqlite(dir / "bare-normal.db", "NORMAL", purchases);
+    double core_full = 0, core_normal = 0;
+    ok &= core_purchases(dir / "core-full.db", Durability::full, purchases, core_full);
+    ok &= core_purchases(dir / "core-normal.db", Durability::normal, purchases, core_normal);
+    std::printf("%-44s %10s %10s\n", "purchases per second", "FULL", "NORMAL");
+    std::printf("%-44s %10.0f %10.0f\n", "bare SQLite, 9 rows per transaction", bare_full, bare_normal);
+    std::printf("%-44s %10.0f %10.0f\n", "Program::purchase (core, no HTTP)", core_full, core_normal);
+    std::printf("%-44s %10.2f %10.2f\n\n", "core / bare", core_full / bare_full, core_normal / bare_normal);
+
+    test::ChildProcess daemon(LOYALTYD_PATH, {"--listen", "127.0.0.1:0", "--db", (dir / "till.db").string()}, {},
+                              dir / "loyaltyd.log");
+    const std::uint16_t port = daemon.wait_for_listening_port();
+    http::HttpClient setup("127.0.0.1", port);
+    std::vector<std::string> members;
+    for (int m = 0; m < member_count; ++m)
+        members.push_back(
+            setup.request("POST", "/v1/members", nlohmann::json{{"card", card(m)}, {"name", "Bench"}}).json()["member_id"]);
+    const long idle_kib = resident_kib(daemon.pid());
+    std::printf("loyaltyd over loopback, durability FULL:\n");
+    std::printf("%-12s %12s %10s %10s %14s\n", "connections", "purchases/s", "p50 ms", "p99 ms", "vs bare FULL");
+    long points_earned = 0;
+    for (const int clients : {1, 8}) {
+        const DaemonRun run = daemon_purchases(port, members, clients, purchases, "C" + std::to_string(clients) + "-");
+        ok &= run.ok;
+        points_earned += run.points_earned;
+        std::printf("%-12d %12.0f %10.2f %10.2f %14.2f\n", clients, run.per_second, run.p50_ms, run.p99_ms,
+                    run.per_second / bare_full);
+    }
+    std::printf("\nloyaltyd resident memory: %ld KiB idle, %ld KiB after load\n", idle_kib,
+                resident_kib(daemon.pid()));
+    // Every acknowledged purchase counted exactly once.
+    long balance = 0;
+    for (const std::string& m : members)
+        balance += setup.request("GET", "/v1/members/" + m).json()["balance"].get<long>();
+    if (balance != points_earned) {
+        std::printf("CHECK FAILED: balance %ld, acknowledged earnings %ld\n", balance, points_earned);
+        ok = false;
+    }
+    daemon.terminate();
+    daemon.wait_for_exit(std::chrono::seconds(10));
+    fs::remove_all(dir);
+    std::printf("%s\n", ok ? "correctness checks passed" : "CORRECTNESS CHECK FAILED");
+    return ok ? 0 : 1;
+}
