@@ -6,6 +6,7 @@
 #include <sstream>
 #include <thread>
 
+#include "backup.hpp"
 #include "loyalty/http_server.hpp"
 #include "loyalty/json_log.hpp"
 #include "loyalty_version.hpp"
@@ -143,6 +144,8 @@ int serve(const pos::TillConfig& config) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    if (argc > 1 && std::string_view(argv[1]) == "backup")
+        return pos::run_backup("loyaltyd", std::vector<std::string>(argv + 2, argv + argc));
     auto command = pos::parse_till_command_line(std::vector<std::string>(argv + 1, argv + argc));
     if (!command) {
         std::cerr << "loyaltyd: " << command.error().message << "\n";
