@@ -233,6 +233,17 @@ Result<Member> Program::replace_card(const std::string& raw_lost, const std::str
         if (owner && *owner != *member_id)
             return Error{ErrorKind::conflict, "duplicate_card",
                          "card " + *replacement + " already belongs to another member", "card"};
+        if (*replacement == *lost)
+            return invalid("card", "the replacement card must differ from the lost card");
+        const auto replacement_status = s.database.query_text(
+            "SELECT status FROM cards WHERE card_number = ?", *replacement);
+        if (replacement_status == "blocked")
+            return Error{ErrorKind::conflict, "card_blocked",
+                         "card " + *replacement + " was blocked and cannot become the new card", "card"};
+        const bool done_before =
+            s.database.query_text("SELECT status FROM cards WHERE card_number = ?", *lost) == "blocked" &&
+            s.database.query_integer("SELECT is_primary FROM cards WHERE card_number = ?", *replacement) == 1;
+        if (done_before) return s.load_member(*member_id);  // a replay changes nothing
         const Timestamp now = s.clock.now();
         s.database.prepare("UPDATE cards SET status = 'blocked', is_primary = 0 WHERE card_number = ?")
             .bind(*lost)
