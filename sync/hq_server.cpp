@@ -1,6 +1,7 @@
 #include "hq_server.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -120,14 +121,18 @@ class SyncServer::Impl {
     }
 
     asio::awaitable<void> refuse(tls::FramedConnection& connection, const std::string& till_id,
-                                 protocol::Error error) {
+                                 const protocol::Error& error) {
         count("loyalty_hq_sync_refusals_total", "Sync connections refused after the TLS handshake");
         log_event(LogLevel::warn, "sync_refused",
                   {{"till_id", till_id}, {"code", error.code}, {"message", error.message}});
-        co_await connection.write(error, refusal_write_timeout);
+        const protocol::Message message = error;
+        co_await connection.write(message, refusal_write_timeout);
         co_await connection.close(close_timeout);
     }
 
+    // Note for every co_await in this file: its operands are named locals, never temporaries
+    // with destructors, because GCC 12 destroys such temporaries twice (GCC PR 99576).
+    //
     // Checks the Hello against the certificate and the registry; the error to refuse with.
     asio::awaitable<std::optional<protocol::Error>> check_hello(const protocol::Hello& hello,
                                                                 const std::string& certificate_till) {
@@ -137,11 +142,12 @@ class SyncServer::Impl {
         if (hello.till_id != certificate_till)
             co_return refusal("till_id_mismatch", "Hello names " + hello.till_id +
                                                       " but the certificate names " + certificate_till);
-        const auto till = co_await database_.run([this, certificate_till] {
+        const auto lookup = [this, certificate_till] {
             auto found = store_.find_till(certificate_till);
             if (found) store_.touch_till(certificate_till);
             return found;
-        });
+        };
+        const auto till = co_await database_.run(lookup);
         if (!till)
             co_return refusal("unknown_till", "till " + certificate_till +
                                                   " is not registered at head office; run loyalty-hq till add");
@@ -170,12 +176,12 @@ class SyncServer::Impl {
         }
         const auto* hello = std::get_if<protocol::Hello>(&std::get<protocol::Message>(first));
         if (!hello) {
-            co_await refuse(till.connection, till.till_id,
-                            refusal("bad_frame", "the first message must be Hello"));
+            const protocol::Error error = refusal("bad_frame", "the first message must be Hello");
+            co_await refuse(till.connection, till.till_id, error);
             co_return;
         }
         if (auto error = co_await check_hello(*hello, till.till_id)) {
-            co_await refuse(till.connection, till.till_id, std::move(*error));
+            co_await refuse(till.connection, till.till_id, *error);
             co_return;
         }
         const std::uint64_t start_version = hello->downstream_version;
@@ -183,10 +189,11 @@ class SyncServer::Impl {
         session->sent_up_to = start_version;
         // The till says what it has applied: it is the truth about the till (it may have been
         // restored from a backup), so the cursor follows it, even backwards.
-        co_await database_.run([this, session, start_version] {
+        const auto set_cursor = [this, session, start_version] {
             store_.set_downstream_cursor(session->till_id, start_version);
             return true;
-        });
+        };
+        co_await database_.run(set_cursor);
         log_event(LogLevel::info, "till_connected",
                   {{"till_id", session->till_id}, {"downstream_version", start_version},
                    {"software_version", hello->software_version}});
@@ -224,12 +231,12 @@ class SyncServer::Impl {
     asio::awaitable<bool> handle(Session& session, protocol::Message& message) {
         const std::string till_id = session.till_id;
         if (auto* batch = std::get_if<protocol::EventBatch>(&message)) {
-            auto events = std::move(batch->events);
-            const BatchOutcome outcome = co_await database_.run([this, till_id, events = std::move(events)] {
-                BatchOutcome result = store_.store_batch(till_id, events);
+            const auto store_batch = [this, till_id, batch] {
+                BatchOutcome result = store_.store_batch(till_id, batch->events);
                 store_.touch_till(till_id);
                 return result;
-            });
+            };
+            const BatchOutcome outcome = co_await database_.run(store_batch);
             count("loyalty_hq_events_ingested_total", "Till events stored at head office", outcome.stored);
             if (outcome.stopped)
                 log_event(LogLevel::warn, "batch_stopped", {{"till_id", till_id},
@@ -242,15 +249,16 @@ class SyncServer::Impl {
             session.feed_due = true;
             session.send(protocol::Ack{outcome.highest_contiguous_seq});
         } else if (auto* query = std::get_if<protocol::MemberQuery>(&message)) {
-            protocol::MemberReply reply = co_await database_.run([this, till_id, query = *query] {
-                protocol::MemberReply answer{query.query_id, false, nullptr};
-                auto snapshot = store_.query_member(till_id, query);
+            const auto answer_query = [this, till_id, query] {
+                protocol::MemberReply answer{query->query_id, false, nullptr};
+                auto snapshot = store_.query_member(till_id, *query);
                 if (snapshot) {
                     answer.found = true;
                     answer.member = std::move(*snapshot);
                 }
                 return answer;
-            });
+            };
+            protocol::MemberReply reply = co_await database_.run(answer_query);
             count("loyalty_hq_member_queries_total", "Member lookups answered");
             session.send(std::move(reply));
         } else if (auto* ack = std::get_if<protocol::DownstreamAck>(&message)) {
@@ -258,10 +266,11 @@ class SyncServer::Impl {
             while (!session.in_flight.empty() && session.in_flight.front() <= applied)
                 session.in_flight.pop_front();
             session.feed_due = true;
-            co_await database_.run([this, till_id, applied] {
+            const auto set_cursor = [this, till_id, applied] {
                 store_.set_downstream_cursor(till_id, applied);
                 return true;
-            });
+            };
+            co_await database_.run(set_cursor);
             session.wake.cancel();
         } else if (std::holds_alternative<protocol::Heartbeat>(message)) {
             session.send(protocol::Heartbeat{unix_now()});
@@ -295,14 +304,16 @@ class SyncServer::Impl {
         if (session.in_flight.size() >= config_.downstream_window) co_return false;
         const std::string till_id = session.till_id;
         const std::uint64_t after = session.sent_up_to;
-        FeedPage page = co_await database_.run([this, till_id, after] {
+        const auto read_feed = [this, till_id, after] {
             return store_.downstream(till_id, after, config_.downstream_max_items, config_.downstream_max_bytes);
-        });
+        };
+        FeedPage page = co_await database_.run(read_feed);
         session.sent_up_to = page.scanned_to;
         if (page.items.empty()) co_return false;
         session.in_flight.push_back(page.items.back().version);
         const std::size_t sent = page.items.size();
-        if (!co_await write(session, protocol::Downstream{std::move(page.items)})) {
+        const protocol::Message message = protocol::Downstream{std::move(page.items)};
+        if (!co_await write(session, message)) {
             session.closing = true;
             co_return false;
         }
@@ -344,7 +355,8 @@ class SyncServer::Impl {
                 continue;
             }
             if (Clock::now() - session.last_write >= config_.heartbeat_interval) {
-                if (!co_await write(session, protocol::Heartbeat{unix_now()})) co_return;
+                const protocol::Message heartbeat = protocol::Heartbeat{unix_now()};
+                if (!co_await write(session, heartbeat)) co_return;
                 continue;
             }
             session.wake.expires_at(std::min(next_feed_check, session.last_write + config_.heartbeat_interval));

@@ -9,7 +9,9 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -28,7 +30,7 @@ namespace loyalty::hq {
 
 // The one thread that owns the Program and the store. `run` is for coroutines (they resume on
 // their own executor afterwards), `call` blocks another thread (an HTTP handler) until done.
-// Results must be default-constructible (Asio's co_spawn needs it to carry an exception).
+// Results must be default-constructible (they travel beside a possible exception).
 class DatabaseThread {
   public:
     DatabaseThread() : pool_(1) {}
@@ -36,13 +38,34 @@ class DatabaseThread {
     DatabaseThread(const DatabaseThread&) = delete;
     DatabaseThread& operator=(const DatabaseThread&) = delete;
 
+    // Takes the work by reference (it is copied): pass a named lambda, since GCC 12 destroys
+    // temporaries in a co_await expression twice. Not a coroutine itself: the work and the awaiting coroutine's handler are posted to the
+    // pool, and the result is dispatched back to the coroutine's executor (an exception thrown
+    // by the work is rethrown at the co_await).
     template <class Work>
-    boost::asio::awaitable<std::invoke_result_t<Work&>> run(Work work) {
+    boost::asio::awaitable<std::invoke_result_t<Work&>> run(const Work& work) {
         using Value = std::invoke_result_t<Work&>;
-        co_return co_await boost::asio::co_spawn(
-            pool_.get_executor(),
-            [work = std::move(work)]() mutable -> boost::asio::awaitable<Value> { co_return work(); },
-            boost::asio::use_awaitable);
+        namespace asio = boost::asio;
+        return asio::async_initiate<const asio::use_awaitable_t<>&, void(std::exception_ptr, Value)>(
+            [this](auto handler, Work work) {
+                auto back = asio::make_work_guard(asio::get_associated_executor(handler));
+                asio::post(pool_, [handler = std::move(handler), work = std::move(work),
+                                   back = std::move(back)]() mutable {
+                    std::exception_ptr failure;
+                    Value value{};
+                    try {
+                        value = work();
+                    } catch (...) {
+                        failure = std::current_exception();
+                    }
+                    auto executor = back.get_executor();
+                    asio::dispatch(executor, [handler = std::move(handler), failure,
+                                              value = std::move(value)]() mutable {
+                        std::move(handler)(failure, std::move(value));
+                    });
+                });
+            },
+            asio::use_awaitable, work);
     }
 
     template <class Work>

@@ -115,12 +115,7 @@ Result<TillRecord> SqliteHqStore::add_till(const std::string& store_id, const st
         return till_error(ErrorKind::invalid, "invalid_till_id",
                           "till id " + till_id + " must be STORE-TILL with store " + store_id);
     Transaction transaction(program_.database());
-    if (auto existing = find_till(till_id)) {
-        if (existing->store_id != store_id)
-            return till_error(ErrorKind::conflict, "till_exists",
-                              "till " + till_id + " is registered for store " + existing->store_id);
-        return *existing;  // nothing to commit
-    }
+    if (auto existing = find_till(till_id)) return *existing;  // the id names its store: same till
     program_.database()
         .prepare("INSERT INTO hq_tills(till_id, store_id, enrolled_at) VALUES (?, ?, ?)")
         .bind(till_id, store_id, clock_.now())

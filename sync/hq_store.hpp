@@ -55,8 +55,8 @@ class HqStore {
   public:
     virtual ~HqStore() = default;
 
-    // Registers a till. Registering it again for the same store is harmless; a revoked till
-    // stays revoked (issue it a new id), and another store's till id is a conflict.
+    // Registers till STORE-TILL of `store_id` (the id must start with the store). Registering it
+    // again is harmless; a revoked till stays revoked (issue it a new id).
     virtual Result<TillRecord> add_till(const std::string& store_id, const std::string& till_id) = 0;
     virtual Result<TillRecord> revoke_till(const std::string& till_id) = 0;
     virtual std::optional<TillRecord> find_till(const std::string& till_id) = 0;

@@ -1,0 +1,193 @@
+// Head office's sync store on real Programs: exactly once by (till, seq), gaps refused, the
+// crash between the ledger commit and the feed commit repaired by the till's resend, member
+// lookups, and the downstream feed each till is sent.
+#include "hq_store.hpp"
+
+#include <catch2/catch.hpp>
+
+#include "support/core_fixture.hpp"
+
+using namespace loyalty;
+using namespace loyalty::testing;
+namespace protocol = loyalty::protocol;
+
+namespace {
+
+struct Node {
+    Node(const std::string& node_id, ManualClock& clock, const TempDir& dir)
+        : program(ProgramOptions{(dir.path() / (node_id + ".db")).string(), node_id, Durability::normal}, clock,
+                  rules_with()) {}
+    Program program;
+};
+
+std::vector<protocol::Event> wire_events(Program& till) {
+    std::vector<protocol::Event> events;
+    for (const OutboxEvent& event : till.outbox().pending(1000))
+        events.push_back({static_cast<std::uint64_t>(event.seq), event.type, event.payload, event.created_at});
+    return events;
+}
+
+Points balance(Program& program, const std::string& member_id) { return program.summary(member_id)->balance; }
+
+std::int64_t feed_rows(Program& hq) { return *hq.database().query_integer("SELECT COUNT(*) FROM till_events"); }
+
+struct Chain {
+    Chain() : clock(test_start()), till_a("S01-T1", clock, dir), till_b("S02-T1", clock, dir), hq("HQ", clock, dir),
+              store(hq.program, clock) {
+        REQUIRE(store.add_till("S01", "S01-T1").ok());
+        REQUIRE(store.add_till("S02", "S02-T1").ok());
+    }
+    TempDir dir;
+    ManualClock clock;
+    Node till_a, till_b, hq;
+    hq::SqliteHqStore store;
+};
+
+}  // namespace
+
+TEST_CASE("a batch is stored once, replays are skipped and the ack is the highest contiguous seq", "[hq_store]") {
+    Chain chain;
+    const auto member = chain.till_a.program.enroll({valid_card(1), "", "Ada", ""}).value().result;
+    REQUIRE(chain.till_a.program.purchase(sale("A1", member.member_id, {line("x", "food", 1, 10000)})).ok());
+    const auto events = wire_events(chain.till_a.program);
+    REQUIRE(events.size() == 2);
+
+    const hq::BatchOutcome first = chain.store.store_batch("S01-T1", events);
+    CHECK(first.stored == 2);
+    CHECK(first.highest_contiguous_seq == 2);
+    CHECK_FALSE(first.stopped);
+    for (int round = 0; round < 3; ++round) {
+        const hq::BatchOutcome replay = chain.store.store_batch("S01-T1", events);
+        CHECK(replay.stored == 0);
+        CHECK(replay.replayed == 2);
+        CHECK(replay.highest_contiguous_seq == 2);
+    }
+    CHECK(balance(chain.hq.program, member.member_id) == 100);
+    CHECK(feed_rows(chain.hq.program) == 2);
+    CHECK(chain.store.find_till("S01-T1")->last_seq == 2);
+}
+
+TEST_CASE("an event after a gap is refused and nothing after it is applied", "[hq_store]") {
+    Chain chain;
+    const auto member = chain.till_a.program.enroll({valid_card(2), "", "Bo", ""}).value().result;
+    for (const char* txn : {"A1", "A2", "A3"})
+        REQUIRE(chain.till_a.program.purchase(sale(txn, member.member_id, {line("x", "food", 1, 1000)})).ok());
+    auto events = wire_events(chain.till_a.program);  // seq 1..4
+    const std::vector<protocol::Event> without_second{events[0], events[2], events[3]};
+    const hq::BatchOutcome outcome = chain.store.store_batch("S01-T1", without_second);
+    CHECK(outcome.highest_contiguous_seq == 1);
+    CHECK(outcome.stored == 1);
+    REQUIRE(outcome.stopped);
+    CHECK(outcome.stopped->code == "gap");
+    CHECK(balance(chain.hq.program, member.member_id) == 0);
+    // The till resends from the ack: everything lands once.
+    const hq::BatchOutcome resent = chain.store.store_batch("S01-T1", events);
+    CHECK(resent.highest_contiguous_seq == 4);
+    CHECK(resent.stored == 3);
+    CHECK(balance(chain.hq.program, member.member_id) == 30);
+}
+
+TEST_CASE("a crash between the ledger commit and the feed commit is repaired by the resend", "[hq_store]") {
+    Chain chain;
+    const auto member = chain.till_a.program.enroll({valid_card(3), "", "Cy", ""}).value().result;
+    REQUIRE(chain.till_a.program.purchase(sale("A1", member.member_id, {line("x", "food", 1, 5000)})).ok());
+    const auto events = wire_events(chain.till_a.program);
+    REQUIRE(chain.store.store_batch("S01-T1", {events[0]}).highest_contiguous_seq == 1);
+    // What a crash after apply_remote_event's commit leaves: the ledger has seq 2, the feed not.
+    const OutboxEvent second{static_cast<std::int64_t>(events[1].seq), events[1].type, events[1].payload,
+                             events[1].created_at};
+    REQUIRE(*chain.hq.program.apply_remote_event("S01-T1", second));
+    CHECK(chain.store.find_till("S01-T1")->last_seq == 1);
+    CHECK(feed_rows(chain.hq.program) == 1);
+
+    const hq::BatchOutcome resent = chain.store.store_batch("S01-T1", events);
+    CHECK(resent.highest_contiguous_seq == 2);
+    CHECK(feed_rows(chain.hq.program) == 2);
+    CHECK(balance(chain.hq.program, member.member_id) == 50);  // applied once, not twice
+    CHECK(chain.hq.program.audit(member.member_id).consistent());
+}
+
+TEST_CASE("a member query returns a snapshot and makes the member known to the till", "[hq_store]") {
+    Chain chain;
+    const auto member = chain.till_a.program.enroll({valid_card(4), "", "Di", ""}).value().result;
+    REQUIRE(chain.till_a.program.purchase(sale("A1", member.member_id, {line("x", "food", 1, 10000)})).ok());
+    REQUIRE(chain.store.store_batch("S01-T1", wire_events(chain.till_a.program)).highest_contiguous_seq == 2);
+    chain.store.publish_current_rules();
+
+    // Before the query, till B is sent only the rule version.
+    hq::FeedPage before = chain.store.downstream("S02-T1", 0, 100, 1 << 20);
+    REQUIRE(before.items.size() == 1);
+    CHECK(before.items[0].kind == protocol::DownstreamKind::config);
+    CHECK(before.items[0].data.at("rules").at("version") == chain.hq.program.rules().version);
+
+    CHECK_FALSE(chain.store.query_member("S02-T1", {1, protocol::MemberKey::card, valid_card(99)}).ok());
+    const auto snapshot = chain.store.query_member("S02-T1", {2, protocol::MemberKey::card, valid_card(4)});
+    REQUIRE(snapshot.ok());
+    REQUIRE(chain.till_b.program.import_member_snapshot(*snapshot).ok());
+    CHECK(balance(chain.till_b.program, member.member_id) == 100);
+
+    // A's next sale reaches B through the feed, as the event A made; B applies it once.
+    REQUIRE(chain.till_a.program.purchase(sale("A2", member.member_id, {line("y", "food", 1, 2000)})).ok());
+    REQUIRE(chain.store.store_batch("S01-T1", wire_events(chain.till_a.program)).highest_contiguous_seq == 3);
+    const hq::FeedPage page = chain.store.downstream("S02-T1", before.scanned_to, 100, 1 << 20);
+    REQUIRE(page.items.size() == 1);
+    const protocol::DownstreamItem& item = page.items[0];
+    CHECK(item.kind == protocol::DownstreamKind::member);
+    CHECK(item.data.at("origin") == "S01-T1");
+    const nlohmann::json& event = item.data.at("event");
+    CHECK(event.at("seq") == 3);
+    const OutboxEvent forwarded{event.at("seq").get<std::int64_t>(), event.at("type").get<std::string>(),
+                                event.at("payload"), event.at("created_at").get<std::int64_t>()};
+    REQUIRE(*chain.till_b.program.apply_remote_event("S01-T1", forwarded));
+    CHECK(balance(chain.till_b.program, member.member_id) == 120);
+    // Till A is never sent its own events.
+    for (const auto& own : chain.store.downstream("S01-T1", 0, 100, 1 << 20).items)
+        CHECK(own.kind == protocol::DownstreamKind::config);
+    chain.store.set_downstream_cursor("S02-T1", page.scanned_to);
+    CHECK(chain.store.pending_downstream("S02-T1") == 0);
+}
+
+TEST_CASE("the feed is paged by items and bytes", "[hq_store]") {
+    Chain chain;
+    const auto member = chain.till_a.program.enroll({valid_card(5), "", "Ed", ""}).value().result;
+    REQUIRE(chain.store.query_member("S02-T1", {1, protocol::MemberKey::member_id, member.member_id}).ok() == false);
+    for (int i = 0; i < 5; ++i)
+        REQUIRE(chain.till_a.program.purchase(sale("A" + std::to_string(i), member.member_id,
+                                                   {line("x", "food", 1, 1000)})).ok());
+    REQUIRE(chain.store.store_batch("S01-T1", wire_events(chain.till_a.program)).highest_contiguous_seq == 6);
+    REQUIRE(chain.store.query_member("S02-T1", {2, protocol::MemberKey::member_id, member.member_id}).ok());
+    std::uint64_t after = 0;
+    std::vector<std::uint64_t> versions;
+    for (int page = 0; page < 10; ++page) {
+        const hq::FeedPage next = chain.store.downstream("S02-T1", after, 2, 1 << 20);
+        CHECK(next.items.size() <= 2);
+        for (const auto& item : next.items) versions.push_back(item.version);
+        if (next.scanned_to == after) break;
+        after = next.scanned_to;
+    }
+    CHECK(versions == std::vector<std::uint64_t>{1, 2, 3, 4, 5, 6});
+    CHECK(chain.store.downstream("S02-T1", 0, 100, 1).items.size() == 1);  // always one item
+}
+
+TEST_CASE("the registry refuses bad ids, other stores' ids and unknown tills", "[hq_store]") {
+    Chain chain;
+    CHECK(chain.store.add_till("S01", "S01-T1").ok());  // again: harmless
+    CHECK(chain.store.add_till("S03", "S01-T1").error().code == "invalid_till_id");
+    CHECK(chain.store.add_till("S01", "S02-T9").error().code == "invalid_till_id");
+    CHECK(chain.store.add_till("S01", "S01-T 1").error().code == "invalid_till_id");
+    CHECK(chain.store.revoke_till("S09-T1").error().code == "unknown_till");
+    REQUIRE(chain.store.revoke_till("S02-T1").ok());
+    CHECK(chain.store.find_till("S02-T1")->revoked);
+    CHECK(chain.store.store_batch("S09-T1", {}).stopped->code == "unknown_till");
+    CHECK(chain.store.tills().size() == 2);
+}
+
+TEST_CASE("members_in_payload finds every member an event is about", "[hq_store]") {
+    const nlohmann::json payload = {{"member", {{"member_id", "m1"}}},
+                                    {"entries", {{{"member_id", "m2"}}, {{"member_id", "m1"}}}},
+                                    {"lots", {{{"member_id", "m3"}}}},
+                                    {"result", {{"member_id", "m4"}}}};
+    CHECK(hq::members_in_payload(payload) == std::vector<std::string>{"m1", "m2", "m3", "m4"});
+    CHECK(hq::members_in_payload({{"member_id", "m5"}}) == std::vector<std::string>{"m5"});
+    CHECK(hq::members_in_payload(nullptr).empty());
+}
