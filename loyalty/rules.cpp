@@ -1,6 +1,8 @@
 #include "loyalty/rules.hpp"
 
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <limits>
 
 #include <nlohmann/json.hpp>
@@ -239,6 +241,21 @@ json rules_to_json(const RuleSet& rules) {
              {{"window_days", rules.tiers.window_days},
               {"downgrade_grace_days", rules.tiers.downgrade_grace_days},
               {"levels", levels}}}};
+}
+
+Result<RuleSet> load_rules_file(const std::string& path) {
+    if (path.empty()) return parse_rules_text(default_rules_text());
+    std::ifstream in(path);
+    if (!in) return invalid("rules_file", "rules_file: cannot read " + path);
+    std::ostringstream content;
+    content << in.rdbuf();
+    auto rules = parse_rules_text(content.str());
+    if (!rules) {
+        Error error = rules.error();
+        error.message = "rules_file " + path + ": " + error.message;
+        return error;
+    }
+    return rules;
 }
 
 const std::string& default_rules_text() {

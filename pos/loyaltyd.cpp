@@ -19,16 +19,8 @@ namespace {
 using namespace loyalty;
 
 RuleSet load_rules(const pos::TillConfig& config) {
-    std::string text = default_rules_text();
-    if (!config.rules_file.empty()) {
-        std::ifstream in(config.rules_file);
-        if (!in) throw std::runtime_error("rules_file: cannot read " + config.rules_file);
-        std::ostringstream content;
-        content << in.rdbuf();
-        text = content.str();
-    }
-    auto rules = parse_rules_text(text);
-    if (!rules) throw std::runtime_error("rules_file: " + rules.error().message);
+    auto rules = load_rules_file(config.rules_file);
+    if (!rules) throw std::runtime_error(rules.error().message);
     return *rules;
 }
 

@@ -95,16 +95,8 @@ hq::HqConfig load_config(const Options& options) {
 }
 
 RuleSet load_rules(const std::string& rules_file) {
-    std::string text = default_rules_text();
-    if (!rules_file.empty()) {
-        std::ifstream in(rules_file);
-        if (!in) throw std::runtime_error("rules_file: cannot read " + rules_file);
-        std::ostringstream content;
-        content << in.rdbuf();
-        text = content.str();
-    }
-    auto rules = parse_rules_text(text);
-    if (!rules) throw std::runtime_error("rules_file: " + rules.error().message);
+    auto rules = load_rules_file(rules_file);
+    if (!rules) throw std::runtime_error(rules.error().message);
     return *rules;
 }
 

@@ -77,6 +77,10 @@ Result<RuleSet> parse_rules(const nlohmann::json& document);
 Result<RuleSet> parse_rules_text(const std::string& text);
 nlohmann::json rules_to_json(const RuleSet& rules);
 
+// The rules in `path`, or the built-in demo rules when `path` is empty. Errors name
+// "rules_file" and say what was wrong (unreadable file, or the rule's own JSON path).
+Result<RuleSet> load_rules_file(const std::string& path);
+
 // A small, sensible programme used by the demo and as the loyaltyd default.
 const std::string& default_rules_text();
 
