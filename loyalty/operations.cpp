@@ -134,6 +134,20 @@ Result<Pricing> price(Program::State& s, const Member* member, const PurchaseReq
     return pricing;
 }
 
+// The figures a quote and a purchase answer share, so both always say the same thing.
+template <class Answer>
+void fill_basket_figures(Answer& answer, const Pricing& pricing) {
+    const Earning& earning = pricing.earning;
+    answer.net_cents = earning.net_cents;
+    answer.eligible_cents = earning.eligible_cents;
+    answer.redeemed_cents = pricing.redemption.cents;
+    answer.amount_due_cents = earning.net_cents - pricing.redemption.cents;
+    answer.points_earned = earning.points;
+    answer.points_redeemed = pricing.redemption.points;
+    answer.points_capped = earning.points_before_cap - earning.points;
+    answer.minimum_spend_met = earning.minimum_spend_met;
+}
+
 std::vector<LineResult> line_results(const std::vector<BasketLine>& lines, const Earning& earning) {
     std::vector<LineResult> results;
     for (std::size_t i = 0; i < lines.size(); ++i)
@@ -273,14 +287,7 @@ Result<Quote> Program::quote(const PurchaseRequest& unchecked) {
         const Earning& earning = pricing->earning;
         Quote quote;
         quote.member_id = member ? member->member_id : "";
-        quote.net_cents = earning.net_cents;
-        quote.eligible_cents = earning.eligible_cents;
-        quote.redeemed_cents = pricing->redemption.cents;
-        quote.amount_due_cents = earning.net_cents - pricing->redemption.cents;
-        quote.points_earned = earning.points;
-        quote.points_redeemed = pricing->redemption.points;
-        quote.points_capped = earning.points_before_cap - earning.points;
-        quote.minimum_spend_met = earning.minimum_spend_met;
+        fill_basket_figures(quote, *pricing);
         quote.max_redeemable_points = max_redeemable(s.rules, earning.net_cents, pricing->spendable);
         quote.points = pricing->spendable;
         quote.tier = s.rules.tiers.levels[static_cast<std::size_t>(pricing->tier)].name;
@@ -346,14 +353,7 @@ Result<Recorded<PurchaseResult>> Program::purchase(const PurchaseRequest& unchec
 
         result.txn_id = request.txn_id;
         result.member_id = member->member_id;
-        result.net_cents = earning.net_cents;
-        result.eligible_cents = earning.eligible_cents;
-        result.redeemed_cents = pricing->redemption.cents;
-        result.amount_due_cents = earning.net_cents - pricing->redemption.cents;
-        result.points_earned = earning.points;
-        result.points_redeemed = pricing->redemption.points;
-        result.points_capped = earning.points_before_cap - earning.points;
-        result.minimum_spend_met = earning.minimum_spend_met;
+        fill_basket_figures(result, *pricing);
         result.rule_version = s.rules.version;
         result.tier = member->tier;
         result.tier_after = s.reevaluate_tier(member->member_id, now);
