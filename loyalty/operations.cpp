@@ -29,17 +29,6 @@ json canonical(const ReturnRequest& request) {
             {"lines", lines}};
 }
 
-// The core does not trust its caller to have validated a request: it passes it through the same
-// gate as the JSON the POS sends, which also normalises the card and phone.
-json request_body(const PurchaseRequest& request) {
-    json body = {{"lines", request.lines}, {"redeem_points", request.redeem_points}};
-    if (!request.txn_id.empty()) body["txn_id"] = request.txn_id;
-    if (!request.member.member_id.empty()) body["member_id"] = request.member.member_id;
-    if (!request.member.card.empty()) body["card"] = request.member.card;
-    if (!request.member.phone.empty()) body["phone"] = request.member.phone;
-    return body;
-}
-
 json request_body(const ReturnRequest& request) {
     json body = canonical(request);
     if (request.lines.empty()) body.erase("lines");
@@ -197,9 +186,16 @@ Result<StoredPurchase> load_purchase(Database& database, const std::string& txn_
         "SELECT member_id, created_at, net_cents, redeemed_points, redeemed_cents, earn_lot_id, "
         "status FROM purchases WHERE txn_id = ?");
     row.bind(txn_id);
-    if (!row.step())
+    if (!row.step()) {
+        row.reset();
+        if (database.query_integer("SELECT 1 FROM queued_purchases WHERE txn_id = ? AND status = 'queued'",
+                                   txn_id))
+            return Error{ErrorKind::refused, "purchase_queued",
+                         "purchase " + txn_id + " is queued until its card's member is known here; "
+                         "void it, or return goods once it is recorded", field};
         return Error{ErrorKind::not_found, "unknown_transaction",
                      "no purchase " + txn_id + " was recorded at this till", field};
+    }
     StoredPurchase purchase{txn_id, row.text(0), row.integer(1), row.integer(2), row.integer(3),
                             row.integer(4), row.optional_text(5).value_or(""), row.text(6), {}};
     row.reset();
@@ -268,6 +264,15 @@ Result<std::vector<std::int64_t>> units_to_return(const StoredPurchase& purchase
 
 }  // namespace
 
+json request_body(const PurchaseRequest& request) {
+    json body = {{"lines", request.lines}, {"redeem_points", request.redeem_points}};
+    if (!request.txn_id.empty()) body["txn_id"] = request.txn_id;
+    if (!request.member.member_id.empty()) body["member_id"] = request.member.member_id;
+    if (!request.member.card.empty()) body["card"] = request.member.card;
+    if (!request.member.phone.empty()) body["phone"] = request.member.phone;
+    return body;
+}
+
 Result<Quote> Program::quote(const PurchaseRequest& unchecked) {
     State& s = *state_;
     auto checked = parse_quote_request(request_body(unchecked));
@@ -306,6 +311,7 @@ Result<Recorded<PurchaseResult>> Program::purchase(const PurchaseRequest& unchec
                                         [&]() -> Result<PurchaseResult> {
         auto member = s.resolve(request.member);
         if (!member) return member.error();
+        if (auto queued = s.settle_queued(request.txn_id); !queued) return queued.error();
         const Timestamp now = s.clock.now();
         auto pricing = price(s, &*member, request, now);
         if (!pricing) return pricing.error();
@@ -448,9 +454,15 @@ Result<Recorded<VoidResult>> Program::void_purchase(const std::string& txn_id) {
         return invalid("txn_id", "txn_id must be 1 to " + std::to_string(max_operation_id_length) +
                                      " characters");
     return s.idempotent<VoidResult>("void", txn_id, {{"txn_id", txn_id}}, [&]() -> Result<VoidResult> {
+        const Timestamp now = s.clock.now();
+        if (s.cancel_queued(txn_id)) {
+            VoidResult cancelled;  // nothing was credited yet, so nothing is taken back
+            cancelled.txn_id = txn_id;
+            cancelled.created_at = format_timestamp(now);
+            return cancelled;
+        }
         auto purchase = load_purchase(s.database, txn_id, "txn_id");
         if (!purchase) return purchase.error();
-        const Timestamp now = s.clock.now();
         if (purchase->status == "voided")
             return Error{ErrorKind::conflict, "purchase_voided", "purchase " + txn_id +
                          " is already voided", "txn_id"};

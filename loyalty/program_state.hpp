@@ -56,11 +56,19 @@ struct Program::State {
     int tier_index(const Member& member) const;
     // Re-decides the member's tier, recording any change and its outbox event.
     std::string reevaluate_tier(const std::string& member_id, Timestamp now);
+    // A purchase being recorded for a queued sale marks it recorded, in the same transaction;
+    // one voided while queued is refused, so it can never earn.
+    Result<Done> settle_queued(const std::string& txn_id);
+    // Cancels a sale still queued; false if there is none.
+    bool cancel_queued(const std::string& txn_id);
     // Writes an outbox event for `type` carrying `body` plus the journal of posted entries.
     void publish(const std::string& type, nlohmann::json body, Timestamp at);
 };
 
 Error storage_failure(const StorageError& error);
+// A purchase request as the JSON the POS sends. The core does not trust its caller to have
+// validated a request: it passes it through the same gate, which also normalises card and phone.
+nlohmann::json request_body(const PurchaseRequest& request);
 // The request field that carries an operation's idempotency key, for conflict errors.
 std::string idempotency_field(const std::string& kind, const std::string& operation_id);
 

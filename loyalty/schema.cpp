@@ -164,10 +164,25 @@ CREATE TABLE overdrafts (
 ) STRICT;
 )sql";
 
+// Purchases for cards not known here yet, recorded once the member is (queued_purchase.hpp).
+constexpr std::string_view schema_v3 = R"sql(
+CREATE TABLE queued_purchases (
+    txn_id     TEXT PRIMARY KEY,
+    card       TEXT NOT NULL,
+    request    TEXT NOT NULL,
+    net_cents  INTEGER NOT NULL,
+    status     TEXT NOT NULL CHECK (status IN ('queued', 'recorded', 'cancelled', 'refused')),
+    reason     TEXT,
+    queued_at  INTEGER NOT NULL,
+    settled_at INTEGER
+) STRICT;
+CREATE INDEX queued_purchases_waiting ON queued_purchases(status, queued_at);
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& program_migrations() {
-    static const std::vector<Migration> migrations = {{1, schema_v1}, {2, schema_v2}};
+    static const std::vector<Migration> migrations = {{1, schema_v1}, {2, schema_v2}, {3, schema_v3}};
     return migrations;
 }
 

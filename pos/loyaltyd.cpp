@@ -1,6 +1,7 @@
 // loyaltyd: the till's loyalty daemon. Parses options, opens the database, serves the API.
 #include <condition_variable>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <mutex>
 #include <sstream>
@@ -25,16 +26,18 @@ RuleSet load_rules(const pos::TillConfig& config) {
 }
 
 ProgramOptions program_options(const pos::TillConfig& config) {
-    return {config.database, config.till_id, config.durability, 30, config.void_window_hours};
+    return {config.database, config.till_id, config.durability, 30, config.void_window_hours,
+            config.offline_redemption_cap_points};
 }
 
-// Runs expiry and tier evaluation every interval on its own connection, so the POS's requests
-// never wait behind a long run.
-class Maintenance {
+// Runs `work` at once and then every `interval` on its own thread until destroyed. Each task
+// opens its own Program (its own database connection), so the POS's requests never wait
+// behind a long run.
+class PeriodicTask {
 public:
-    Maintenance(const pos::TillConfig& config, const Clock& clock, const RuleSet& rules)
-        : thread_([this, config, &clock, rules] { run(config, clock, rules); }) {}
-    ~Maintenance() {
+    PeriodicTask(std::chrono::seconds interval, std::function<void()> work)
+        : thread_([this, interval, work = std::move(work)] { run(interval, work); }) {}
+    ~PeriodicTask() {
         {
             std::lock_guard lock(mutex_);
             stopping_ = true;
@@ -44,18 +47,13 @@ public:
     }
 
 private:
-    void run(const pos::TillConfig& config, const Clock& clock, const RuleSet& rules) {
-        Program program(program_options(config), clock, rules);
+    void run(std::chrono::seconds interval, const std::function<void()>& work) {
         std::unique_lock lock(mutex_);
         while (!stopping_) {
-            const auto expiry = program.run_expiry();
-            const auto tiers = program.evaluate_tiers();
-            http::log_event(http::LogLevel::info, "maintenance",
-                            {{"points_expired", expiry ? expiry->points_expired : 0},
-                             {"tier_changes", tiers ? tiers->changes : 0},
-                             {"ok", expiry.ok() && tiers.ok()}});
-            wake_.wait_for(lock, std::chrono::seconds(config.maintenance_interval_seconds),
-                           [this] { return stopping_; });
+            lock.unlock();
+            work();
+            lock.lock();
+            wake_.wait_for(lock, interval, [this] { return stopping_; });
         }
     }
 
@@ -64,6 +62,37 @@ private:
     bool stopping_ = false;
     std::thread thread_;
 };
+
+// Expiry and tier evaluation.
+std::function<void()> maintenance(std::shared_ptr<Program> program) {
+    return [program] {
+        const auto expiry = program->run_expiry();
+        const auto tiers = program->evaluate_tiers();
+        http::log_event(http::LogLevel::info, "maintenance",
+                        {{"points_expired", expiry ? expiry->points_expired : 0},
+                         {"tier_changes", tiers ? tiers->changes : 0},
+                         {"ok", expiry.ok() && tiers.ok()}});
+    };
+}
+
+// Asks head office for every card with queued purchases; members it knows are imported and
+// their queued sales recorded.
+std::function<void()> queued_purchase_retry(std::shared_ptr<Program> program, sync::TillAgent& agent,
+                                            std::chrono::milliseconds query_timeout) {
+    return [program, &agent, query_timeout] {
+        if (!agent.connected()) return;
+        for (const std::string& card : program->queued_cards()) {
+            if (const auto snapshot = agent.query_member(protocol::MemberKey::card, card, query_timeout))
+                (void)program->import_member_snapshot(*snapshot);
+        }
+        const auto replay = program->record_queued_purchases();
+        if (!replay || replay->recorded + replay->refused > 0)
+            http::log_event(replay ? http::LogLevel::info : http::LogLevel::warn, "queued_purchases",
+                            {{"recorded", replay ? replay->recorded : 0},
+                             {"refused", replay ? replay->refused : 0},
+                             {"ok", replay.ok()}});
+    };
+}
 
 // The sync agent for the config's "sync" section; throws naming the field when a TLS file or
 // pin is unusable, so a till never starts half-configured.
@@ -74,6 +103,9 @@ std::unique_ptr<sync::TillAgent> make_agent(const pos::TillConfig& config, const
     settings.till_id = config.till_id;
     settings.host = section.host;
     settings.port = section.port;
+    settings.server_name = section.server_name;
+    settings.min_backoff = std::chrono::milliseconds(section.min_backoff_ms);
+    settings.max_backoff = std::chrono::milliseconds(section.max_backoff_ms);
     settings.tls = {section.ca_file, section.certificate_file, section.private_key_file,
                     section.pinned_public_keys,
                     tls::parse_tls_version(section.min_tls_version).value_or(tls::TlsVersion::tls1_2)};
@@ -122,7 +154,15 @@ int serve(const pos::TillConfig& config) {
     server_config.header_timeout = config.header_timeout;
     server_config.idle_timeout = config.idle_timeout;
     http::HttpServer server(server_config, std::move(router), metrics);
-    Maintenance maintenance(config, clock, program.rules());
+    PeriodicTask maintenance_task(std::chrono::seconds(config.maintenance_interval_seconds),
+                                  maintenance(std::make_shared<Program>(program_options(config), clock,
+                                                                        program.rules())));
+    std::optional<PeriodicTask> queue_task;
+    if (agent)
+        queue_task.emplace(std::chrono::seconds(config.sync->queued_retry_seconds),
+                           queued_purchase_retry(std::make_shared<Program>(program_options(config), clock,
+                                                                           program.rules()),
+                                                 *agent, std::chrono::milliseconds(config.sync->query_timeout_ms)));
     http::log_event(http::LogLevel::info, "starting",
                     {{"till_id", config.till_id}, {"rule_version", program.rules().version},
                      {"sync", agent != nullptr}});

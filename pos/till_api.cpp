@@ -1,6 +1,7 @@
 #include "till_api.hpp"
 
 #include "loyalty/identifiers.hpp"
+#include "loyalty/json_log.hpp"
 #include "loyalty_version.hpp"
 
 namespace loyalty::pos {
@@ -23,8 +24,8 @@ T take(Result<T> result) {
 }
 
 // 201 for a new record, 200 for a replay of the same request (the first answer unchanged).
-Response recorded_response(bool replayed, const json& body) {
-    Response response = Response::json(replayed ? 200 : 201, body);
+Response recorded_response(bool replayed, const json& body, int created_status = 201) {
+    Response response = Response::json(replayed ? 200 : created_status, body);
     response.headers.emplace_back("Idempotent-Replay", replayed ? "true" : "false");
     return response;
 }
@@ -55,19 +56,50 @@ json summary_json(Program& program, const std::string& member_id) {
     return json(take(program.summary(member_id)));
 }
 
-// The member `reference` names. One unknown here is asked of head office (when there is a sync
-// agent), imported, and found again; otherwise, or if head office does not know them either,
-// the usual not_found.
-Member find_member(Program& program, const MemberRef& reference, const RemoteMemberLookup& remote) {
-    Result<Member> found = program.find_member(reference);
-    if (found || found.error().kind != ErrorKind::not_found || !remote) return take(std::move(found));
+// Sales queued for cards now known here become ordinary purchases. A failure only delays them
+// to the next member that arrives (or the daemon's periodic pass), so it is logged, not raised.
+void record_queued_purchases(Program& program) {
+    const auto replay = program.record_queued_purchases();
+    if (!replay)
+        http::log_event(http::LogLevel::warn, "queued_purchases_failed", {{"message", replay.error().message}});
+    else if (replay->recorded + replay->refused > 0)
+        http::log_event(http::LogLevel::info, "queued_purchases_recorded",
+                        {{"recorded", replay->recorded}, {"refused", replay->refused}});
+}
+
+// Asks head office (when there is a sync agent) for the member `reference` names and imports
+// them; true if they are now known here.
+bool import_from_head_office(Program& program, const MemberRef& reference, const RemoteMemberLookup& remote) {
+    if (!remote) return false;
     const auto [key, value] = !reference.card.empty()    ? std::pair{"card", reference.card}
                               : !reference.phone.empty() ? std::pair{"phone", reference.phone}
                                                          : std::pair{"member_id", reference.member_id};
-    if (const auto snapshot = remote(key, value)) {
-        if (program.import_member_snapshot(*snapshot)) return take(program.find_member(reference));
-    }
+    const auto snapshot = remote(key, value);
+    if (!snapshot || !program.import_member_snapshot(*snapshot)) return false;
+    record_queued_purchases(program);
+    return true;
+}
+
+// The member `reference` names. One unknown here is asked of head office, imported, and found
+// again; otherwise, or if head office does not know them either, the usual not_found.
+Member find_member(Program& program, const MemberRef& reference, const RemoteMemberLookup& remote) {
+    Result<Member> found = program.find_member(reference);
+    if (found || found.error().kind != ErrorKind::not_found) return take(std::move(found));
+    if (import_from_head_office(program, reference, remote)) return take(program.find_member(reference));
     return take(std::move(found));
+}
+
+// A sale for a card nobody here knows is asked of head office first. When head office does not
+// know the card either (or cannot be reached), a till with sync keeps the sale in its queue and
+// answers 202: the member may have enrolled at a till head office has not heard from yet. A
+// standalone till has no one to learn the member from, so it answers 404.
+Response record_purchase(Program& program, const Request& request, const RemoteMemberLookup& remote) {
+    const PurchaseRequest sale = take(parse_purchase_request(request.json_body()));
+    Result<Recorded<PurchaseResult>> result = program.purchase(sale);
+    if (result || !remote || result.error().code != "unknown_card") return recorded(std::move(result));
+    if (import_from_head_office(program, sale.member, remote)) return recorded(program.purchase(sale));
+    const Recorded<QueuedPurchase> queued = take(program.queue_purchase(sale));
+    return recorded_response(queued.replayed, json(queued.result), 202);
 }
 
 Response find_members(Program& program, const Request& request, const RemoteMemberLookup& remote) {
@@ -103,6 +135,7 @@ std::string body_text(const json& body, const std::string& key) {
 void add_member_routes(http::Router& router, Program& program, const RemoteMemberLookup& remote) {
     router.add("POST", "/v1/members", [&program](const Request& request) {
         const auto enrolled = take(program.enroll(take(parse_enroll_request(request.json_body()))));
+        record_queued_purchases(program);
         return recorded_response(enrolled.replayed, summary_json(program, enrolled.result.member_id));
     });
     router.add("GET", "/v1/members", [&program, remote](const Request& request) {
@@ -133,12 +166,12 @@ void add_member_routes(http::Router& router, Program& program, const RemoteMembe
     });
 }
 
-void add_points_routes(http::Router& router, Program& program) {
+void add_points_routes(http::Router& router, Program& program, const RemoteMemberLookup& remote) {
     router.add("POST", "/v1/checkout/quote", [&program](const Request& request) {
         return Response::json(200, json(take(program.quote(take(parse_quote_request(request.json_body()))))));
     });
-    router.add("POST", "/v1/purchases", [&program](const Request& request) {
-        return recorded(program.purchase(take(parse_purchase_request(request.json_body()))));
+    router.add("POST", "/v1/purchases", [&program, remote](const Request& request) {
+        return record_purchase(program, request, remote);
     });
     router.add("POST", "/v1/returns", [&program](const Request& request) {
         return recorded(program.return_items(take(parse_return_request(request.json_body()))));
@@ -198,11 +231,12 @@ void add_till_routes(http::Router& router, Program& program, TillIdentity identi
                                         {"version", LOYALTY_VERSION},
                                         {"git_revision", LOYALTY_GIT_REVISION},
                                         {"rule_version", program.rules().version},
+                                        {"queued_purchases", program.queued_purchase_count()},
                                         {"sync", sync}});
         },
         {.is_public = true});
     add_member_routes(router, program, remote_lookup);
-    add_points_routes(router, program);
+    add_points_routes(router, program, remote_lookup);
     http::add_metrics_route(router, metrics);
 }
 

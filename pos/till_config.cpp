@@ -46,20 +46,21 @@ Result<SyncConfig> parse_sync_config(const nlohmann::json& section) {
         static_cast<int>(reader.integer("heartbeat_seconds", 1, 3'600, sync.heartbeat_seconds));
     sync.query_timeout_ms =
         static_cast<int>(reader.integer("query_timeout_ms", 0, 10'000, sync.query_timeout_ms));
+    sync.min_backoff_ms = static_cast<int>(reader.integer("min_backoff_ms", 10, 600'000, sync.min_backoff_ms));
+    sync.max_backoff_ms = static_cast<int>(reader.integer("max_backoff_ms", 10, 3'600'000, sync.max_backoff_ms));
+    sync.queued_retry_seconds =
+        static_cast<int>(reader.integer("queued_retry_seconds", 1, 86'400, sync.queued_retry_seconds));
     reader.only({"server", "server_name", "ca_file", "certificate_file", "private_key_file",
                  "pinned_public_keys", "min_tls_version", "batch_size", "heartbeat_seconds",
-                 "query_timeout_ms"});
+                 "query_timeout_ms", "min_backoff_ms", "max_backoff_ms", "queued_retry_seconds"});
     if (!reader.ok()) return reader.error();
     auto address = parse_listen(server, "sync.server");
     if (!address) return invalid("sync.server", "sync.server must be HOST:PORT, e.g. hq.example:7443");
     std::tie(sync.host, sync.port) = *address;
     if (sync.port == 0) return invalid("sync.server", "sync.server needs a port from 1 to 65535");
     if (sync.server_name.empty()) sync.server_name = sync.host;
-    // connect_to_server checks the certificate against the name it connects to.
-    if (sync.server_name != sync.host)
-        return invalid("sync.server_name",
-                       "sync.server_name must equal the host in sync.server (connect by the name "
-                       "head office's certificate carries)");
+    if (sync.min_backoff_ms > sync.max_backoff_ms)
+        return invalid("sync.min_backoff_ms", "sync.min_backoff_ms must not exceed sync.max_backoff_ms");
     if (sync.min_tls_version != "1.2" && sync.min_tls_version != "1.3")
         return invalid("sync.min_tls_version", "sync.min_tls_version must be \"1.2\" or \"1.3\"");
     return sync;
@@ -102,10 +103,13 @@ Result<TillConfig> parse_till_config(const std::string& json_text, TillConfig co
         static_cast<int>(reader.integer("void_window_hours", 0, 24 * 7, config.void_window_hours));
     config.maintenance_interval_seconds = static_cast<int>(reader.integer(
         "maintenance_interval_seconds", 1, 86'400, config.maintenance_interval_seconds));
+    config.offline_redemption_cap_points = reader.integer(
+        "offline_redemption_cap_points", 0, 1'000'000'000, config.offline_redemption_cap_points);
     const nlohmann::json* sync = reader.object("sync");
     reader.only({"till_id", "store_id", "listen", "database", "rules_file", "api_token",
                  "durability", "body_limit_bytes", "header_timeout_ms", "idle_timeout_ms",
-                 "void_window_hours", "maintenance_interval_seconds", "sync"});
+                 "void_window_hours", "maintenance_interval_seconds",
+                 "offline_redemption_cap_points", "sync"});
     if (!reader.ok()) return reader.error();
     if (config.till_id.empty()) return invalid("till_id", "till_id must not be empty");
     if (durability != "full" && durability != "normal")
@@ -171,7 +175,10 @@ std::string till_usage() {
            "                         api_token, durability, body_limit_bytes, ...,\n"
            "                         sync: {server, ca_file, certificate_file, private_key_file, ...})\n"
            "  --listen ADDRESS:PORT  where to serve the API (default 127.0.0.1:8080; port 0 picks one)\n"
-           "  --db FILE              the SQLite database (created if missing)\n";
+           "  --db FILE              the SQLite database (created if missing)\n"
+           "\n"
+           "       loyaltyd backup --db FILE --to FILE\n"
+           "  Copies the live database to FILE (consistent while loyaltyd runs); see docs/OPERATIONS.md.\n";
 }
 
 std::string version_string(const std::string& program) {

@@ -26,6 +26,11 @@ struct SyncConfig {
     int batch_size = 500;
     int heartbeat_seconds = 15;
     int query_timeout_ms = 500;  // how long a lookup of an unknown member waits for head office
+    // Reconnection waits grow from the first to the second, doubling, with jitter.
+    int min_backoff_ms = 100;
+    int max_backoff_ms = 30'000;
+    // How often cards with queued purchases are asked of head office.
+    int queued_retry_seconds = 60;
 };
 
 struct TillConfig {
@@ -42,6 +47,8 @@ struct TillConfig {
     std::chrono::milliseconds idle_timeout{60'000};
     int void_window_hours = 24;
     int maintenance_interval_seconds = 3600;  // expiry and tier runs
+    // Points one member may redeem a day here while head office cannot be reached.
+    std::int64_t offline_redemption_cap_points = 2'000;
     std::optional<SyncConfig> sync;
 };
 

@@ -204,7 +204,7 @@ milliseconds TillAgent::Impl::backoff_delay(int failures) {
 
 asio::awaitable<SessionOutcome> TillAgent::Impl::connect_and_serve() {
     auto connected_to = co_await tls::connect_to_server(tls_context, settings.host, settings.port,
-                                                        settings.io_timeout);
+                                                        settings.io_timeout, settings.server_name);
     if (auto* error = std::get_if<tls::ConnectionError>(&connected_to)) {
         set_error("connect: " + describe(*error));
         log(http::LogLevel::warn, "sync_connect_failed",

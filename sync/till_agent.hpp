@@ -33,8 +33,9 @@ namespace loyalty::sync {
 
 struct TillAgentSettings {
     std::string till_id;           // "STORE-TILL", as in the till's certificate
-    std::string host;              // head office's host name; its certificate must name it
+    std::string host;              // where head office is reached
     std::uint16_t port = 7443;
+    std::string server_name;       // the name its certificate must carry; empty: host
     tls::ClientSettings tls;
     std::string software_version;  // sent in Hello
     std::size_t batch_size = 500;  // outbox events per EventBatch (fewer if the frame is large)

@@ -329,7 +329,9 @@ asio::awaitable<void> FramedConnection::close(Timeout timeout) {
 // --- establishing connections ---
 
 asio::awaitable<std::variant<FramedConnection, ConnectionError>> connect_to_server(
-    asio::ssl::context& context, std::string host, std::uint16_t port, Timeout timeout) {
+    asio::ssl::context& context, std::string host, std::uint16_t port, Timeout timeout,
+    std::string server_name) {
+    if (server_name.empty()) server_name = host;
     const auto executor = co_await asio::this_coro::executor;
     const auto deadline = Clock::now() + timeout;
     const std::string where = host + ":" + std::to_string(port);
@@ -351,8 +353,8 @@ asio::awaitable<std::variant<FramedConnection, ConnectionError>> connect_to_serv
         co_return ConnectionError{Kind::network,
                                   "cannot connect to " + where + ": " + error.message()};
     }
-    if (!expect_server_name(stream, host)) {
-        co_return ConnectionError{Kind::refused, "cannot check server certificate against " + host};
+    if (!expect_server_name(stream, server_name)) {
+        co_return ConnectionError{Kind::refused, "cannot check server certificate against " + server_name};
     }
     auto shaken = co_await within(
         deadline, stream.async_handshake(asio::ssl::stream_base::client, with_error_code));

@@ -1266,3 +1266,56 @@ TEST_CASE("docs/openapi.yaml names the fields the daemon emits", "[loyaltyd][ope
     CHECK(keys_of(expect(client.request("GET", "/v1/rules"), 200)) == documented_properties(yaml, "Rules"));
     CHECK(keys_of(expect(client.request("GET", "/v1/nothing"), 404)) == documented_properties(yaml, "Error"));
 }
+
+TEST_CASE("a till with sync queues a sale for a card nobody knows and records it once the member enrols",
+          "[loyaltyd][queue][openapi]") {
+    TempDir dir;
+    const loyalty::SystemClock clock;
+    const auto rules = loyalty::parse_rules_text(loyalty::default_rules_text());
+    REQUIRE(rules.ok());
+    loyalty::Program program({(dir.path() / "till.db").string(), "S01-T1"}, clock, *rules);
+    loyalty::http::Router router;
+    int lookups = 0;  // head office is asked, and does not know the card
+    loyalty::pos::add_till_routes(router, program, {"S01-T1", "S01"},
+                                  std::make_shared<loyalty::http::MetricsRegistry>(), {},
+                                  [&lookups](std::string_view, const std::string&) {
+                                      ++lookups;
+                                      return std::optional<json>();
+                                  });
+    const auto call = [&router](const std::string& method, const std::string& path, const json& body) {
+        loyalty::http::Request request{method, path, path, {}, {}, {}, body.dump()};
+        const auto match = router.match(method, path);
+        REQUIRE(match.handler != nullptr);
+        request.path_params = match.path_params;
+        loyalty::http::Response response;
+        try {
+            response = (*match.handler)(request);
+        } catch (const loyalty::http::RequestError& refusal) {  // as the server answers it
+            response = loyalty::http::error_response(refusal);
+        }
+        return std::pair{response.status, json::parse(response.body)};
+    };
+    const json lines = {line("BREAD", "bakery", 1, 500)};
+    const json body{{"txn_id", "Q-1"}, {"card", card_number(42)}, {"lines", lines}};
+    const auto [status, queued] = call("POST", "/v1/purchases", body);
+    CHECK(status == 202);
+    CHECK(lookups == 1);
+    CHECK(keys_of(queued) == documented_properties(read_text(openapi_path()), "QueuedPurchase"));
+    CHECK(call("POST", "/v1/purchases", body).first == 200);  // a POS retry: the same answer
+
+    json with_points = body;
+    with_points["txn_id"] = "Q-2";
+    with_points["redeem_points"] = 100;
+    const auto [refused_status, refused] = call("POST", "/v1/purchases", with_points);
+    CHECK(refused_status == 422);
+    CHECK(refused.at("error").at("field") == "redeem_points");
+
+    const auto [enrolled_status, member] =
+        call("POST", "/v1/members", json{{"card", card_number(42)}, {"name", "Queued Member"}});
+    REQUIRE(enrolled_status == 201);
+    const auto [replayed_status, recorded] = call("POST", "/v1/purchases", body);
+    CHECK(replayed_status == 200);
+    CHECK(recorded.at("member_id") == member.at("member_id"));
+    CHECK(recorded.at("points_earned").get<std::int64_t>() > 0);
+    CHECK(program.queued_purchase_count() == 0);
+}

@@ -22,6 +22,7 @@
 #include "loyalty/member.hpp"
 #include "loyalty/outbox.hpp"
 #include "loyalty/purchase.hpp"
+#include "loyalty/queued_purchase.hpp"
 #include "loyalty/result.hpp"
 #include "loyalty/rules.hpp"
 #include "loyalty/store.hpp"
@@ -101,6 +102,16 @@ public:
     Result<Recorded<PurchaseResult>> purchase(const PurchaseRequest& request);
     Result<Recorded<ReturnResult>> return_items(const ReturnRequest& request);
     Result<Recorded<VoidResult>> void_purchase(const std::string& txn_id);
+
+    // A purchase for a card nobody here knows (queued_purchase.hpp). Idempotent by txn_id like
+    // purchase(); refused if it redeems points (an unknown member has no balance here) or names
+    // the member by anything but a card.
+    Result<Recorded<QueuedPurchase>> queue_purchase(const PurchaseRequest& request);
+    // Records, oldest first, every queued purchase whose card is now known here.
+    Result<QueueReplay> record_queued_purchases();
+    // Cards with queued purchases that no member here has yet: the ones to ask head office for.
+    std::vector<std::string> queued_cards();
+    std::int64_t queued_purchase_count();
 
     // Expires every lot whose expiry date has passed. Idempotent: a second run finds nothing.
     Result<ExpiryRun> run_expiry();

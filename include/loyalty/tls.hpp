@@ -105,9 +105,12 @@ class FramedConnection {
 };
 
 // Till side: resolve host, connect, and complete the TLS handshake, verifying that head
-// office's certificate names `host` (DNS name or IP address) and matches the pin, if any.
+// office's certificate names `server_name` (DNS name or IP address; empty: `host`) and matches
+// the pin, if any. A separate name lets a till connect by address to a certificate that names
+// head office by its DNS name.
 asio::awaitable<std::variant<FramedConnection, ConnectionError>> connect_to_server(
-    asio::ssl::context& context, std::string host, std::uint16_t port, Timeout timeout);
+    asio::ssl::context& context, std::string host, std::uint16_t port, Timeout timeout,
+    std::string server_name = {});
 
 struct AcceptedTill {
     FramedConnection connection;
