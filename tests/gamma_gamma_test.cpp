@@ -27,7 +27,36 @@ TEST_CASE("Expected average value weighs own history against the population mean
     CHECK(expected_average_value(parameters, {0, 0.0}) == Approx(40.0));
     // Weight of the own mean: px / (px + q - 1) = 12 / 15.
     CHECK(expected_average_value(parameters, {2, 100.0}) == Approx(0.2 * 40.0 + 0.8 * 100.0));
-    CHECK(std::isinf(expected_average_value({1.0, 0.5, 1.0}, {2, 10.0})));
+}
+
+TEST_CASE("With q <= 1 the population mean is undefined and the fallbacks are used") {
+    // p (gamma + x m_x) / (p x + q - 1) still holds for x >= 1 when p x + q > 1.
+    const GammaGammaParameters heavy_tailed{1.0, 0.5, 1.0};
+    CHECK(expected_average_value(heavy_tailed, {2, 10.0}, 25.0) == Approx(1.0 * (1.0 + 20.0) / 1.5));
+    // x = 0: no population mean, the fallback (the observed mean) stands in; NaN without one.
+    CHECK(expected_average_value(heavy_tailed, {0, 0.0}, 25.0) == 25.0);
+    CHECK(std::isnan(expected_average_value(heavy_tailed, {0, 0.0})));
+    // p x + q <= 1: the customer's own average.
+    CHECK(expected_average_value({0.2, 0.5, 1.0}, {2, 10.0}, 25.0) == 10.0);
+}
+
+TEST_CASE("A heavy-tailed population fits q <= 1 and every expected value stays finite") {
+    // nu ~ Gamma(0.8, 20): the spend rates are so spread that the mean spend does not exist.
+    const GammaGammaParameters truth{2.0, 0.8, 20.0};
+    std::vector<std::uint32_t> repeat_counts;
+    for (std::uint32_t i = 0; i < 5'000; ++i) repeat_counts.push_back(1 + i % 6);
+    const auto customers = simulate_spend_histories(truth, repeat_counts, 5);
+    const GammaGammaFit fit = fit_gamma_gamma(customers);
+    INFO("p=" << fit.parameters.p << " q=" << fit.parameters.q << " gamma=" << fit.parameters.gamma);
+    REQUIRE(fit.parameters.q <= 1.0);
+    double observed = 0.0;
+    for (const SpendHistory& customer : customers) observed += customer.average_value;
+    CHECK(fit.observed_mean_value == Approx(observed / static_cast<double>(customers.size())));
+    CHECK(expected_average_value(fit.parameters, {0, 0.0}, fit.observed_mean_value) == fit.observed_mean_value);
+    std::size_t not_finite = 0;
+    for (const SpendHistory& customer : customers)
+        if (!std::isfinite(expected_average_value(fit.parameters, customer, fit.observed_mean_value))) ++not_finite;
+    CHECK(not_finite == 0);
 }
 
 TEST_CASE("Gamma-Gamma fit recovers simulated parameters") {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <span>
 
 namespace loyalty::analytics {
@@ -30,6 +31,9 @@ struct GammaGammaFit {
     std::size_t customers = 0;
     std::size_t iterations = 0;
     bool converged = false;
+    // Mean of the customers' m_x: the stand-in for the population mean p gamma / (q - 1) when
+    // the fit gives q <= 1 (a spend distribution so heavy-tailed that its mean does not exist).
+    double observed_mean_value = 0.0;
 };
 
 // Maximum likelihood; an empty population returns defaults with converged == false.
@@ -38,9 +42,13 @@ GammaGammaFit fit_gamma_gamma(std::span<const SpendHistory> customers);
 double gamma_gamma_log_likelihood(const GammaGammaParameters& parameters,
                                   std::span<const SpendHistory> customers);
 
-// E[value of a future purchase | x, m_x]: a credibility-weighted mix of the population mean
-// p * gamma / (q - 1) and the customer's own m_x. For x = 0 it is the population mean.
-// Infinite when q <= 1 (the population mean does not exist).
-double expected_average_value(const GammaGammaParameters& parameters, const SpendHistory& customer);
+// E[value of a future purchase | x, m_x] = p (gamma + x m_x) / (p x + q - 1): a
+// credibility-weighted mix of the population mean p gamma / (q - 1) and the customer's own m_x.
+// For x = 0 it is the population mean. The formula needs p x + q > 1; where it does not hold
+// (q <= 1 and x = 0, or a tiny p x) the value is undefined and the fallback is used instead:
+// the customer's own m_x when x >= 1, else `population_mean_fallback` (callers pass the fit's
+// observed_mean_value; the default, NaN, marks the value as unknown).
+double expected_average_value(const GammaGammaParameters& parameters, const SpendHistory& customer,
+                              double population_mean_fallback = std::numeric_limits<double>::quiet_NaN());
 
 }  // namespace loyalty::analytics

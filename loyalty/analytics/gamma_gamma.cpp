@@ -110,6 +110,8 @@ GammaGammaFit fit_gamma_gamma(std::span<const SpendHistory> customers) {
     fit.log_likelihood = -minimum.value * static_cast<double>(customers.size());
     fit.iterations = minimum.iterations;
     fit.converged = minimum.converged;
+    for (const SpendHistory& customer : customers) fit.observed_mean_value += customer.average_value;
+    fit.observed_mean_value /= static_cast<double>(customers.size());
     return fit;
 }
 
@@ -124,13 +126,14 @@ double gamma_gamma_log_likelihood(const GammaGammaParameters& parameters,
            static_cast<double>(customers.size());
 }
 
-double expected_average_value(const GammaGammaParameters& parameters, const SpendHistory& customer) {
+double expected_average_value(const GammaGammaParameters& parameters, const SpendHistory& customer,
+                              double population_mean_fallback) {
     const auto [p, q, gamma] = parameters;
-    if (q <= 1.0) return std::numeric_limits<double>::infinity();
     const double px = p * customer.x;
-    const double population_mean = p * gamma / (q - 1.0);
-    const double own_weight = px / (px + q - 1.0);
-    return (1.0 - own_weight) * population_mean + own_weight * customer.average_value;
+    // The posterior of the customer's scale is Gamma(px + q, gamma + x m_x), whose inverse has
+    // a mean only when px + q > 1.
+    if (px + q <= 1.0) return customer.x > 0 ? customer.average_value : population_mean_fallback;
+    return p * (gamma + customer.x * customer.average_value) / (px + q - 1.0);
 }
 
 }  // namespace loyalty::analytics

@@ -89,8 +89,10 @@ void forecast_members(const SegmentationConfig& config, SegmentationResult& resu
         }
         member.probability_alive = forecast.probability_alive;
         member.expected_purchases = forecast.expected_purchases;
-        member.expected_value = expected_average_value(
-            result.gamma_gamma.parameters, spend_history(result.activity.members[modelled[position]], member.repeat.x));
+        member.expected_value =
+            expected_average_value(result.gamma_gamma.parameters,
+                                   spend_history(result.activity.members[modelled[position]], member.repeat.x),
+                                   result.gamma_gamma.observed_mean_value);
         member.clv = member.expected_value * forecast.discounted_purchases;
     }
 }

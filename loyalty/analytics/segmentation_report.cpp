@@ -35,6 +35,12 @@ json names_json(const PurchaseHistory& history, BasketItem item, const std::vect
     return array;
 }
 
+// p gamma / (q - 1), or null when q <= 1 (then expected values fall back to observed means).
+json population_mean(const GammaGammaFit& fit) {
+    const auto [p, q, gamma] = fit.parameters;
+    return q > 1.0 ? json(p * gamma / (q - 1.0)) : json(nullptr);
+}
+
 json models_json(const SegmentationResult& result) {
     const BgnbdFit& bgnbd = result.bgnbd;
     const GammaGammaFit& gamma_gamma = result.gamma_gamma;
@@ -46,6 +52,8 @@ json models_json(const SegmentationResult& result) {
             {"gamma_gamma",
              {{"p", gamma_gamma.parameters.p}, {"q", gamma_gamma.parameters.q},
               {"gamma", gamma_gamma.parameters.gamma}, {"currency_unit", "major"},
+              {"population_mean", population_mean(gamma_gamma)},
+              {"observed_mean_value", gamma_gamma.observed_mean_value},
               {"log_likelihood", gamma_gamma.log_likelihood}, {"customers", gamma_gamma.customers},
               {"converged", gamma_gamma.converged}}}};
 }
