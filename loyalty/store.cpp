@@ -39,6 +39,8 @@ void Statement::bind_one(int index, std::string_view value) {
                             SQLITE_TRANSIENT));
 }
 
+void Statement::bind_one(int index, double value) { check(sqlite3_bind_double(statement_, index, value)); }
+
 void Statement::bind_one(int index, std::nullopt_t) { check(sqlite3_bind_null(statement_, index)); }
 
 bool Statement::step() {
@@ -63,6 +65,11 @@ std::int64_t Statement::integer(int column) const {
 std::optional<std::int64_t> Statement::optional_integer(int column) const {
     if (sqlite3_column_type(statement_, column) == SQLITE_NULL) return std::nullopt;
     return integer(column);
+}
+
+std::optional<double> Statement::optional_real(int column) const {
+    if (sqlite3_column_type(statement_, column) == SQLITE_NULL) return std::nullopt;
+    return sqlite3_column_double(statement_, column);
 }
 
 std::string Statement::text(int column) const {

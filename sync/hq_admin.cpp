@@ -1,5 +1,12 @@
 #include "hq_admin.hpp"
 
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <sstream>
+
+#include "hq_segmentation.hpp"
 #include "loyalty/clock.hpp"
 #include "loyalty/store.hpp"
 #include "till_api.hpp"
@@ -29,10 +36,91 @@ Response tills(HqStore& store) {
     return Response::json(200, {{"tills", list}});
 }
 
-Response member(Program& program, const std::string& member_id) {
+// The member's summary with their latest segmentation (null before their first run).
+Response member(Program& program, HqStore& store, const std::string& member_id) {
     auto summary = program.summary(member_id);
     if (!summary) return pos::error_response(summary.error());
-    return Response::json(200, json(*summary));
+    json body = *summary;
+    const auto segmentation = store.latest_member_segment(member_id);
+    body["segmentation"] = segmentation ? member_segment_json(*segmentation) : json(nullptr);
+    return Response::json(200, body);
+}
+
+std::int64_t whole_number(const std::string& text, const std::string& name, std::int64_t low, std::int64_t high) {
+    std::int64_t value = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (error != std::errc{} || end != text.data() + text.size() || value < low || value > high)
+        throw http::RequestError(400, "invalid_parameter",
+                                 name + " must be a whole number from " + std::to_string(low) + " to " +
+                                     std::to_string(high),
+                                 name);
+    return value;
+}
+
+std::int64_t whole_number(const Request& request, const std::string& name, std::int64_t low, std::int64_t high,
+                          std::int64_t fallback) {
+    const auto found = request.query.find(name);
+    return found == request.query.end() ? fallback : whole_number(found->second, name, low, high);
+}
+
+std::optional<double> decimal(const Request& request, const std::string& name) {
+    const auto found = request.query.find(name);
+    if (found == request.query.end()) return std::nullopt;
+    double value = 0.0;
+    const auto [end, error] = std::from_chars(found->second.data(), found->second.data() + found->second.size(), value);
+    if (error != std::errc{} || end != found->second.data() + found->second.size() || !std::isfinite(value))
+        throw http::RequestError(400, "invalid_parameter", name + " must be a number", name);
+    return value;
+}
+
+std::optional<std::string> word(const Request& request, const std::string& name) {
+    const auto found = request.query.find(name);
+    return found == request.query.end() ? std::nullopt : std::optional(found->second);
+}
+
+std::vector<std::string> comma_list(const Request& request, const std::string& name) {
+    std::vector<std::string> items;
+    std::istringstream text(word(request, name).value_or(""));
+    for (std::string item; std::getline(text, item, ',');)
+        if (!item.empty()) items.push_back(item);
+    return items;
+}
+
+// GET /v1/segments/members?segment=A,B&tag=x,y&value_tier=&lifecycle=&min_clv=&max_clv=
+// &min_churn_probability=&cluster=&after=&limit= (checked here, on the I/O side).
+MemberSegmentFilter member_filter(const Request& request) {
+    MemberSegmentFilter filter;
+    filter.segments = comma_list(request, "segment");
+    filter.tags = comma_list(request, "tag");
+    filter.value_tier = word(request, "value_tier");
+    filter.lifecycle = word(request, "lifecycle");
+    filter.min_clv = decimal(request, "min_clv");
+    filter.max_clv = decimal(request, "max_clv");
+    filter.min_churn_probability = decimal(request, "min_churn_probability");
+    if (request.query.contains("cluster")) filter.cluster = whole_number(request, "cluster", 0, 1000, 0);
+    filter.after_member_id = word(request, "after").value_or("");
+    filter.limit = static_cast<std::size_t>(whole_number(request, "limit", 1, 10'000, 1000));
+    return filter;
+}
+
+Response segment_members(HqStore& store, const MemberSegmentFilter& filter) {
+    json list = json::array();
+    for (const MemberSegment& member : store.members_in_latest_run(filter)) list.push_back(member_segment_json(member));
+    return Response::json(200, {{"members", list}});
+}
+
+Response segment_runs(HqStore& store, std::size_t limit) {
+    json list = json::array();
+    for (const SegmentRun& run : store.segment_runs(limit)) list.push_back(segment_run_json(run));
+    return Response::json(200, {{"runs", list}});
+}
+
+Response segment_run(HqStore& store, std::int64_t run_id) {
+    const auto run = store.segment_run(run_id);
+    if (!run)
+        return pos::error_response(Error{ErrorKind::not_found, "unknown_run",
+                                         "no finished segmentation run " + std::to_string(run_id), "id"});
+    return Response::json(200, segment_run_json(*run));
 }
 
 Response overdrafts(Program& program) {
@@ -62,9 +150,22 @@ void add_admin_routes(http::Router& router, DatabaseThread& database, Program& p
     router.add("GET", "/v1/tills", [&database, &store](const Request&) {
         return database.call([&store] { return tills(store); });
     });
-    router.add("GET", "/v1/members/{id}", [&database, &program](const Request& request) {
+    router.add("GET", "/v1/members/{id}", [&database, &program, &store](const Request& request) {
         const std::string id = request.path_params.at("id");
-        return database.call([&program, id] { return member(program, id); });
+        return database.call([&program, &store, id] { return member(program, store, id); });
+    });
+    router.add("GET", "/v1/segments/runs", [&database, &store](const Request& request) {
+        const auto limit = static_cast<std::size_t>(whole_number(request, "limit", 1, 1000, 100));
+        return database.call([&store, limit] { return segment_runs(store, limit); });
+    });
+    router.add("GET", "/v1/segments/runs/{id}", [&database, &store](const Request& request) {
+        const std::int64_t run_id =
+            whole_number(request.path_params.at("id"), "id", 1, std::numeric_limits<std::int64_t>::max());
+        return database.call([&store, run_id] { return segment_run(store, run_id); });
+    });
+    router.add("GET", "/v1/segments/members", [&database, &store](const Request& request) {
+        const MemberSegmentFilter filter = member_filter(request);
+        return database.call([&store, filter] { return segment_members(store, filter); });
     });
     router.add("GET", "/v1/overdrafts", [&database, &program](const Request&) {
         return database.call([&program] { return overdrafts(program); });

@@ -3,7 +3,13 @@
 //
 //   GET /v1/health         public; {"status":"ok"}
 //   GET /v1/tills          the registry with last seen, last acked seq and pending feed items
-//   GET /v1/members/{id}   the member's summary, as a till shows it
+//   GET /v1/members/{id}   the member's summary, as a till shows it, with "segmentation": their
+//                          row in the latest segmentation run (null before one)
+//   GET /v1/segments/runs  finished segmentation runs, newest as-of first (?limit=N, default 100)
+//   GET /v1/segments/runs/{id}  one run: parameters, models, segment sizes and revenue shares,
+//                          clusters, cross-sell rules
+//   GET /v1/segments/members    the latest run's members by segment, tag, value tier, lifecycle,
+//                          CLV, churn probability or cluster (HqStore::members_in_latest_run)
 //   GET /v1/overdrafts     points found spent twice, now owed
 //   GET /metrics           Prometheus text (events ingested, connections, refusals, ...)
 //

@@ -24,6 +24,30 @@ Result<Done> listen_into(const std::string& text, const std::string& field, std:
     return Done{};
 }
 
+// "segmentation": {"daily_at": "HH:MM" (UTC), "horizon_days", "keep_member_results",
+// "check_interval_seconds", "enabled"}; the section's presence turns the schedule on.
+void read_segmentation(JsonReader& reader, SegmentationSchedule& schedule) {
+    const nlohmann::json* section = reader.object("segmentation");
+    if (!section) return;
+    JsonReader nested(*section, reader.path("segmentation"));
+    schedule.enabled = nested.boolean("enabled", true);
+    const std::string daily_at = nested.text("daily_at", 5, "02:00");
+    schedule.horizon_days = static_cast<std::int32_t>(nested.integer("horizon_days", 1, 3650, schedule.horizon_days));
+    schedule.keep_member_results = static_cast<std::size_t>(
+        nested.integer("keep_member_results", 0, 100'000, static_cast<std::int64_t>(schedule.keep_member_results)));
+    schedule.check_interval =
+        std::chrono::seconds(nested.integer("check_interval_seconds", 1, 86'400, schedule.check_interval.count()));
+    nested.only({"enabled", "daily_at", "horizon_days", "keep_member_results", "check_interval_seconds"});
+    unsigned hours = 24, minutes = 60;
+    char colon = 0;
+    std::istringstream time(daily_at);
+    if (nested.ok() && (daily_at.size() != 5 || !(time >> hours >> colon >> minutes) || colon != ':' ||
+                        hours > 23 || minutes > 59))
+        nested.fail("daily_at", "must be a UTC time of day written HH:MM, e.g. \"02:00\"");
+    schedule.daily_at_minutes = static_cast<std::int32_t>(hours * 60 + minutes);
+    reader.adopt(nested);
+}
+
 }  // namespace
 
 Result<HqConfig> parse_hq_config(const std::string& json_text, HqConfig config) {
@@ -50,7 +74,9 @@ Result<HqConfig> parse_hq_config(const std::string& json_text, HqConfig config) 
         milliseconds(reader.integer("feed_poll_interval_ms", 10, 60'000, sync.feed_poll_interval.count()));
     reader.only({"database", "rules_file", "durability", "sync_listen", "admin_listen", "admin_token",
                  "ca_file", "certificate_file", "private_key_file", "min_tls_version",
-                 "heartbeat_interval_ms", "idle_timeout_ms", "hello_timeout_ms", "feed_poll_interval_ms"});
+                 "heartbeat_interval_ms", "idle_timeout_ms", "hello_timeout_ms", "feed_poll_interval_ms",
+                 "segmentation"});
+    read_segmentation(reader, config.segmentation);
     if (!reader.ok()) return reader.error();
     if (durability != "full" && durability != "normal")
         return invalid("durability", "durability must be \"full\" or \"normal\"");

@@ -6,13 +6,16 @@
 //    "ca_file": ".../hq/ca.crt", "certificate_file": ".../hq/server.crt",
 //    "private_key_file": ".../hq/server.key", "min_tls_version": "1.2",
 //    "rules_file": "rules.json", "durability": "full",
-//    "heartbeat_interval_ms": 30000, "idle_timeout_ms": 90000, "hello_timeout_ms": 10000}
+//    "heartbeat_interval_ms": 30000, "idle_timeout_ms": 90000, "hello_timeout_ms": 10000,
+//    "segmentation": {"daily_at": "02:00", "horizon_days": 365, "keep_member_results": 7,
+//                     "check_interval_seconds": 60}}
 #pragma once
 
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "hq_segmentation.hpp"
 #include "hq_server.hpp"
 #include "loyalty/result.hpp"
 #include "loyalty/store.hpp"
@@ -27,6 +30,7 @@ struct HqConfig {
     std::string admin_address = "127.0.0.1";
     std::uint16_t admin_port = 8443;
     std::optional<std::string> admin_token;
+    SegmentationSchedule segmentation;  // "segmentation": {"daily_at": "02:00", ...}; absent: off
 };
 
 Result<HqConfig> parse_hq_config(const std::string& json_text, HqConfig defaults = {});

@@ -51,6 +51,48 @@ CREATE TABLE till_members (
 ) STRICT, WITHOUT ROWID;
 )sql";
 
+// Segmentation runs (hq_segmentation.hpp). A run row is written first with finished_at NULL,
+// its members in batches, then finished_at in the last commit: unfinished runs are never read
+// and are removed by a later run (a crash leaves one behind). Only one finished run per
+// (as_of, parameters).
+constexpr std::string_view hq_schema_v2 = R"sql(
+CREATE TABLE segment_runs (
+    run_id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    as_of       TEXT NOT NULL,
+    parameters  TEXT NOT NULL,
+    trigger     TEXT NOT NULL CHECK (trigger IN ('command', 'schedule')),
+    started_at  INTEGER NOT NULL,
+    finished_at INTEGER,
+    members     INTEGER NOT NULL DEFAULT 0,
+    report      TEXT NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX segment_runs_key ON segment_runs(as_of, parameters) WHERE finished_at IS NOT NULL;
+
+-- tags is ';'-joined with a ';' at both ends, so that instr(tags, ';' || tag || ';') finds a tag.
+CREATE TABLE member_segments (
+    run_id               INTEGER NOT NULL REFERENCES segment_runs(run_id),
+    member_id            TEXT NOT NULL,
+    recency_days         INTEGER,
+    frequency            INTEGER NOT NULL,
+    window_purchase_days INTEGER NOT NULL,
+    monetary_cents       INTEGER NOT NULL,
+    r_score              INTEGER NOT NULL,
+    f_score              INTEGER NOT NULL,
+    m_score              INTEGER NOT NULL,
+    segment              TEXT NOT NULL,
+    value_tier           TEXT NOT NULL,
+    spending_power       TEXT NOT NULL,
+    lifecycle            TEXT NOT NULL,
+    frequency_class      TEXT NOT NULL,
+    tags                 TEXT NOT NULL,
+    p_alive              REAL,
+    expected_purchases   REAL,
+    clv                  REAL,
+    cluster              INTEGER,
+    PRIMARY KEY (run_id, member_id)
+) STRICT, WITHOUT ROWID;
+)sql";
+
 std::int64_t signed_of(std::uint64_t value) { return static_cast<std::int64_t>(value); }
 
 void add_member_id(const json& object, std::set<std::string>& members) {
@@ -80,7 +122,7 @@ std::vector<std::string> members_in_payload(const json& payload) {
 }
 
 SqliteHqStore::SqliteHqStore(Program& program, const Clock& clock) : program_(program), clock_(clock) {
-    program_.database().migrate_component("hq", {{1, hq_schema_v1}});
+    program_.database().migrate_component("hq", {{1, hq_schema_v1}, {2, hq_schema_v2}});
 }
 
 std::optional<TillRecord> SqliteHqStore::find_till(const std::string& till_id) {

@@ -3,12 +3,15 @@
 // pushed to tills. The ledger itself is the head-office Program's; this store only decides
 // what to apply and records what was received.
 //
-// HqStore is the narrow interface the sync listener and the admin API use, so that a
+// It also keeps the segmentation runs and each member's results (hq_segment_store.cpp).
+//
+// HqStore is the narrow interface the sync listener, the admin API and segmentation use, so that a
 // PostgreSQL backend can replace SqliteHqStore later. Not thread-safe: call it from one thread
 // (loyalty-hq runs every call on its database thread). Storage failures throw StorageError.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -51,6 +54,51 @@ struct FeedPage {
     std::uint64_t scanned_to = 0;
 };
 
+// One stored segmentation run (see hq_segmentation.hpp for how runs are made). A run is
+// identified by (as_of, parameters): storing the same pair again keeps the first run unless
+// it is replaced on purpose, so a schedule or an operator retrying never duplicates one.
+struct SegmentRun {
+    std::int64_t run_id = 0;
+    std::string as_of;              // YYYY-MM-DD, the last day of history used
+    nlohmann::json parameters;      // the run's settings besides as_of (horizon, window, ...)
+    std::string trigger;            // "command" or "schedule"
+    Timestamp started_at = 0;
+    Timestamp finished_at = 0;
+    std::int64_t members = 0;
+    nlohmann::json report;          // run, models, segments (sizes, revenue share), clusters, rules
+};
+
+// One member's results in a run. Optional values are absent for members who never purchased.
+struct MemberSegment {
+    std::int64_t run_id = 0;
+    std::string as_of;
+    std::string member_id;
+    std::optional<std::int64_t> recency_days;
+    std::int64_t frequency = 0;             // repeat purchase days (BG/NBD x)
+    std::int64_t window_purchase_days = 0;  // purchase days in the RFM window
+    std::int64_t monetary_cents = 0;        // net spend in the RFM window
+    std::int64_t r_score = 0, f_score = 0, m_score = 0;  // 1..5; 0 when not scored
+    std::string segment, value_tier, spending_power, lifecycle, frequency_class;
+    std::vector<std::string> tags;          // "category:X", "price_sensitive", "basket:large", "store:S"
+    std::optional<double> p_alive, expected_purchases, clv;
+    std::optional<std::int64_t> cluster;
+};
+
+// Which members of the latest run to return: every set field must match. For campaigns.
+struct MemberSegmentFilter {
+    std::vector<std::string> segments;  // any of these RFM segments (empty: any)
+    std::vector<std::string> tags;      // all of these tags
+    std::optional<std::string> value_tier, lifecycle;
+    std::optional<double> min_clv, max_clv;
+    std::optional<double> min_churn_probability;  // 1 - P(alive) at least this
+    std::optional<std::int64_t> cluster;
+    std::string after_member_id;  // paging: only member ids after this one (ascending order)
+    std::size_t limit = 1000;
+};
+
+// Writes row `index` of a run about to be stored (the run's member count is known up front).
+using MemberSegmentWriter = std::function<void(std::size_t index, MemberSegment& row)>;
+
 class HqStore {
   public:
     virtual ~HqStore() = default;
@@ -83,6 +131,27 @@ class HqStore {
 
     // Puts the Program's current rule version in the feed unless it is already there.
     virtual void publish_current_rules() = 0;
+
+    // Segmentation runs. Only finished runs are ever returned.
+    // The finished run for (as_of, parameters), if any.
+    virtual std::optional<SegmentRun> find_segment_run(const std::string& as_of,
+                                                       const nlohmann::json& parameters) = 0;
+    // Stores a run with `members` rows from `row`, committing in batches so that the write lock
+    // is never held for long; readers see the run only once every row is in. If a finished run
+    // with the same key exists, it is kept and returned (nothing stored) unless `replace`, in
+    // which case the new run takes its place (a new run id). `run` gives as_of, parameters,
+    // trigger, started_at and report.
+    virtual SegmentRun store_segment_run(const SegmentRun& run, std::size_t members,
+                                         const MemberSegmentWriter& row, bool replace) = 0;
+    // Finished runs, newest as-of first (then newest finished first), without their reports.
+    virtual std::vector<SegmentRun> segment_runs(std::size_t limit) = 0;
+    virtual std::optional<SegmentRun> segment_run(std::int64_t run_id) = 0;
+    // The member's row in the latest run (highest as_of, then last finished) that has one.
+    virtual std::optional<MemberSegment> latest_member_segment(const std::string& member_id) = 0;
+    // The latest run's members matching `filter`, by member id, at most filter.limit.
+    virtual std::vector<MemberSegment> members_in_latest_run(const MemberSegmentFilter& filter) = 0;
+    // Removes member rows of all but the `keep` latest runs (their summaries stay).
+    virtual std::size_t prune_member_segments(std::size_t keep) = 0;
 };
 
 class SqliteHqStore final : public HqStore {
@@ -104,6 +173,14 @@ class SqliteHqStore final : public HqStore {
     void set_downstream_cursor(const std::string& till_id, std::uint64_t version) override;
     std::uint64_t pending_downstream(const std::string& till_id) override;
     void publish_current_rules() override;
+    std::optional<SegmentRun> find_segment_run(const std::string& as_of, const nlohmann::json& parameters) override;
+    SegmentRun store_segment_run(const SegmentRun& run, std::size_t members, const MemberSegmentWriter& row,
+                                 bool replace) override;
+    std::vector<SegmentRun> segment_runs(std::size_t limit) override;
+    std::optional<SegmentRun> segment_run(std::int64_t run_id) override;
+    std::optional<MemberSegment> latest_member_segment(const std::string& member_id) override;
+    std::vector<MemberSegment> members_in_latest_run(const MemberSegmentFilter& filter) override;
+    std::size_t prune_member_segments(std::size_t keep) override;
 
   private:
     void record_event(const std::string& till_id, const protocol::Event& event);

@@ -4,12 +4,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
+#include "backup.hpp"
 #include "hq_admin.hpp"
 #include "hq_config.hpp"
 #include "loyalty/http_server.hpp"
@@ -38,14 +40,18 @@ const char* const usage_text =
     "        env LOYALTY_CERTS_TOOL overrides where it is) and register it\n"
     "  till revoke TILL_ID [--config FILE | --db FILE]   refuse the till from now on\n"
     "  till list [--config FILE | --db FILE]             the registry as JSON lines\n"
-    "  segment [--config FILE | --db FILE] [--transactions FILE.csv] --as-of YYYY-MM-DD ...\n"
-    "        segmentation over the head-office database (or a CSV); see docs/SEGMENTATION.md\n"
+    "  segment [--config FILE | --db FILE] [--transactions FILE.csv] --as-of YYYY-MM-DD [--replace] ...\n"
+    "        segmentation over the head-office database, stored as a run (or over a CSV, not\n"
+    "        stored); see docs/ANALYTICS.md\n"
+    "  rules install FILE [--config FILE | --db FILE]   a newer rule version, sent to every till\n"
+    "  backup --db FILE --to FILE                         a consistent copy of the live database\n"
     "  demo-data [--members N] [--seed S] [--until YYYY-MM-DD]   a synthetic chain as CSV\n"
     "  --help, --version\n"
     "\n"
     "config (JSON): database, durability, rules_file, sync_listen, admin_listen, admin_token,\n"
     "ca_file, certificate_file, private_key_file, min_tls_version (\"1.2\"|\"1.3\"),\n"
-    "heartbeat_interval_ms, idle_timeout_ms, hello_timeout_ms, feed_poll_interval_ms\n";
+    "heartbeat_interval_ms, idle_timeout_ms, hello_timeout_ms, feed_poll_interval_ms,\n"
+    "segmentation {daily_at \"HH:MM\" UTC, horizon_days, keep_member_results, check_interval_seconds}\n";
 
 // Thrown for bad usage: printed with the usage hint, exit code 2.
 struct UsageError : std::runtime_error {
@@ -125,8 +131,14 @@ int serve(const hq::HqConfig& config) {
     admin.port = config.admin_port;
     admin.bearer_token = config.admin_token;
     http::HttpServer server(admin, std::move(router), metrics);
+    std::optional<hq::SegmentationScheduler> segmentation;
+    if (config.segmentation.enabled) {
+        segmentation.emplace(config.segmentation, program_options(config), program.rules(), clock);
+        segmentation->start();
+    }
     http::log_event(http::LogLevel::info, "starting", {{"rule_version", program.rules().version}});
     server.run_until_signalled();
+    if (segmentation) segmentation->stop();
     sync.stop();
     http::log_event(http::LogLevel::info, "stopped");
     return 0;
@@ -213,15 +225,38 @@ int till_command(const std::vector<std::string>& args, const char* argv0) {
     throw UsageError("unknown till command " + words[0]);
 }
 
+// Installs a newer rule version in the head-office database and queues it for every till; a
+// running server sends it on with its next feed poll. An older or equal version is refused.
+int rules_command(const std::vector<std::string>& args) {
+    const Options options = take_options(args, false);
+    if (options.positional.size() != 2 || options.positional[0] != "install")
+        throw UsageError("usage: rules install FILE [--config FILE | --db FILE]");
+    const RuleSet candidate = load_rules(options.positional[1]);
+    const hq::HqConfig config = load_config(options);
+    const SystemClock clock;
+    Program program(program_options(config), clock, load_rules(""));
+    if (const auto installed = program.install_rules(candidate); !installed) {
+        std::cerr << "loyalty-hq: " << installed.error().message << "\n";
+        return 1;
+    }
+    hq::SqliteHqStore store(program, clock);
+    store.publish_current_rules();
+    std::cout << nlohmann::json{{"rule_version", program.rules().version}}.dump() << "\n";
+    return 0;
+}
+
 int segment_command(const std::vector<std::string>& args) {
     const Options options = take_options(args, true);
-    const hq::HqConfig config = load_config(options);
-    const auto source = [&config](analytics::DayNumber as_of) {
-        const SystemClock clock;
-        Program program(program_options(config), clock, load_rules(""));
-        return hq::load_history(program, as_of);
+    const auto analysts_only = [&options](const char* word) {
+        return std::find(options.rest.begin(), options.rest.end(), word) != options.rest.end();
     };
-    return analytics::run_segment_command(options.rest, std::cout, std::cerr, source);
+    if (analysts_only("--transactions") || analysts_only("--help") || analysts_only("-h"))
+        return analytics::run_segment_command(options.rest, std::cout, std::cerr);
+    const hq::HqConfig config = load_config(options);
+    const SystemClock clock;
+    Program program(program_options(config), clock, load_rules(""));
+    hq::SqliteHqStore store(program, clock);
+    return hq::run_hq_segment_command(options.rest, program, store, clock, std::cout, std::cerr);
 }
 
 int run(const std::vector<std::string>& args, const char* argv0) {
@@ -245,6 +280,8 @@ int run(const std::vector<std::string>& args, const char* argv0) {
     }
     if (command == "till") return till_command(rest, argv0);
     if (command == "segment") return segment_command(rest);
+    if (command == "rules") return rules_command(rest);
+    if (command == "backup") return pos::run_backup("loyalty-hq", rest);
     if (command == "demo-data") return analytics::run_demo_data_command(rest, std::cout, std::cerr);
     throw UsageError("unknown command " + command);
 }

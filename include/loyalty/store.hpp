@@ -60,12 +60,14 @@ public:
 
     std::int64_t integer(int column) const;
     std::optional<std::int64_t> optional_integer(int column) const;
+    std::optional<double> optional_real(int column) const;
     std::string text(int column) const;
     std::optional<std::string> optional_text(int column) const;
 
 private:
     void bind_one(int index, std::int64_t value);
     void bind_one(int index, int value) { bind_one(index, std::int64_t{value}); }
+    void bind_one(int index, double value);
     void bind_one(int index, std::string_view value);
     void bind_one(int index, const std::string& value) { bind_one(index, std::string_view{value}); }
     void bind_one(int index, const char* value) { bind_one(index, std::string_view{value}); }

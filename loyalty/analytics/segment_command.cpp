@@ -6,7 +6,6 @@
 #include <optional>
 
 #include "loyalty/demo_chain.hpp"
-#include "loyalty/segmentation.hpp"
 
 namespace loyalty::analytics {
 namespace {
@@ -19,7 +18,8 @@ constexpr const char* segment_usage =
     "usage: loyalty-hq segment [--transactions FILE.csv] --as-of YYYY-MM-DD [--horizon-days N]\n"
     "                          [--members-out FILE.csv] [--format text|json]\n"
     "Segments every member: RFM, value tier, lifecycle, tags, churn (BG/NBD), CLV (Gamma-Gamma),\n"
-    "clusters and cross-sell rules. Without --transactions it reads the head-office database.\n"
+    "clusters and cross-sell rules. Without --transactions it reads the head-office database and\n"
+    "stores the run there, once per as-of date and options (--replace computes it again).\n"
     "  --transactions FILE  CSV with header member_id,date,amount[,category,sku,store,quantity,discount]\n"
     "  --as-of DATE         last day of history to use; later lines are ignored\n"
     "  --horizon-days N     horizon of expected purchases and CLV (default 365)\n"
@@ -98,24 +98,23 @@ void report_input_errors(const std::vector<InputError>& errors, const std::strin
     err << "no results: fix the rows above and run again\n";
 }
 
-std::optional<LoadResult> load_history(const Options& options, DayNumber as_of, const HistorySource& source,
+std::optional<LoadResult> load_history(const SegmentRequest& request, const HistorySource& source,
                                        std::ostream& err) {
-    const auto file = options.find("transactions");
-    if (file == options.end() && !source) {
+    if (!request.transactions && !source) {
         err << "no history to read: pass --transactions FILE.csv\n";
         return std::nullopt;
     }
-    const std::string origin = file != options.end() ? file->second : "database";
+    const std::string origin = request.transactions.value_or("database");
     LoadResult loaded;
-    if (file != options.end()) {
-        std::ifstream input(file->second, std::ios::binary);
+    if (request.transactions) {
+        std::ifstream input(*request.transactions, std::ios::binary);
         if (!input) {
-            err << "cannot open '" << file->second << "' for reading\n";
+            err << "cannot open '" << *request.transactions << "' for reading\n";
             return std::nullopt;
         }
         loaded = parse_transactions_csv(input);
     } else {
-        loaded = source(as_of);
+        loaded = source(request.config.as_of);
     }
     if (!loaded.errors.empty()) {
         report_input_errors(loaded.errors, origin, err);
@@ -124,23 +123,10 @@ std::optional<LoadResult> load_history(const Options& options, DayNumber as_of, 
     return loaded;
 }
 
-bool write_members(const Options& options, const SegmentationResult& result, const PurchaseHistory& history,
-                   const SegmentationConfig& config, std::ostream& err) {
-    const auto path = options.find("members-out");
-    if (path == options.end()) return true;
-    std::ofstream output(path->second, std::ios::binary | std::ios::trunc);
-    if (output) write_members_csv(result, history, config, output);
-    if (!output.flush()) {
-        err << "cannot write members to '" << path->second << "'; check the directory and free space\n";
-        return false;
-    }
-    return true;
-}
-
 }  // namespace
 
-int run_segment_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
-                        const HistorySource& source) {
+std::variant<SegmentRequest, int> parse_segment_request(const std::vector<std::string>& args, std::ostream& out,
+                                                        std::ostream& err) {
     const auto options =
         parse_options(args, {"transactions", "as-of", "horizon-days", "members-out", "format"}, err);
     if (!options) return exit_usage;
@@ -148,17 +134,41 @@ int run_segment_command(const std::vector<std::string>& args, std::ostream& out,
         out << segment_usage;
         return exit_ok;
     }
-    const auto config = segment_config(*options, err);
+    auto config = segment_config(*options, err);
     if (!config) return exit_usage;
-    const auto loaded = load_history(*options, config->as_of, source, err);
-    if (!loaded) return exit_bad_input;
-    const SegmentationResult result = run_segmentation(loaded->history, *config);
-    if (!write_members(*options, result, loaded->history, *config, err)) return exit_bad_input;
+    SegmentRequest request{*config, std::nullopt, std::nullopt, false};
+    if (const auto file = options->find("transactions"); file != options->end()) request.transactions = file->second;
+    if (const auto file = options->find("members-out"); file != options->end()) request.members_out = file->second;
     const auto format = options->find("format");
-    if (format != options->end() && format->second == "json") {
-        write_json_report(result, loaded->history, *config, out);
+    request.json = format != options->end() && format->second == "json";
+    return request;
+}
+
+bool write_members_file(const SegmentRequest& request, const SegmentationResult& result,
+                        const PurchaseHistory& history, std::ostream& err) {
+    if (!request.members_out) return true;
+    std::ofstream output(*request.members_out, std::ios::binary | std::ios::trunc);
+    if (output) write_members_csv(result, history, request.config, output);
+    if (!output.flush()) {
+        err << "cannot write members to '" << *request.members_out << "'; check the directory and free space\n";
+        return false;
+    }
+    return true;
+}
+
+int run_segment_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+                        const HistorySource& source) {
+    const auto parsed = parse_segment_request(args, out, err);
+    if (const int* code = std::get_if<int>(&parsed)) return *code;
+    const SegmentRequest& request = std::get<SegmentRequest>(parsed);
+    const auto loaded = load_history(request, source, err);
+    if (!loaded) return exit_bad_input;
+    const SegmentationResult result = run_segmentation(loaded->history, request.config);
+    if (!write_members_file(request, result, loaded->history, err)) return exit_bad_input;
+    if (request.json) {
+        write_json_report(result, loaded->history, request.config, out);
     } else {
-        write_text_report(result, loaded->history, *config, out);
+        write_text_report(result, loaded->history, request.config, out);
     }
     return exit_ok;
 }
