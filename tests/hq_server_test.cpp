@@ -394,3 +394,40 @@ TEST_CASE("SIGKILL of head office mid-batch loses and duplicates nothing", "[hq_
     CHECK(hq.balance(member.member_id) == till_node.balance(member.member_id));
     CHECK(hq.till("S02-T1").at("last_acked_seq") == base + events.size());
 }
+
+TEST_CASE("the daily segmentation runs inside serve and the admin API shows it", "[hq_server]") {
+    HeadOfficeFiles own;  // its own database: members who bought at head office before it starts
+    std::vector<std::string> members;
+    {
+        // About 400 days of purchases, all before yesterday: the schedule's as-of date.
+        ManualClock clock(SystemClock().now() - 500 * seconds_per_day);
+        Program program(ProgramOptions{(own.dir() / "hq.db").string(), "HQ", Durability::normal}, clock, rules_with());
+        for (int n = 1; n <= 12; ++n) {
+            members.push_back(program.enroll({valid_card(500 + n), "", "Seg", ""}).value().result.member_id);
+            for (int day = 0; day < 30; day += n) {
+                REQUIRE(program.purchase(sale("SEG" + std::to_string(n) + "-" + std::to_string(day), members.back(),
+                                              {line("x", n % 2 ? "food" : "wine", 1, 1000 + 100 * n)}))
+                            .ok());
+                clock.advance_days(n);
+            }
+        }
+    }
+    own.write_config({{"segmentation", {{"daily_at", "00:00"}, {"check_interval_seconds", 1}}}});
+    HeadOffice hq(own);
+    json runs = json::array();
+    for (int i = 0; i < 300 && runs.empty(); ++i) {
+        runs = hq.get("/v1/segments/runs").at("runs");
+        if (runs.empty()) std::this_thread::sleep_for(100ms);
+    }
+    REQUIRE(runs.size() == 1);
+    CHECK(runs[0].at("trigger") == "schedule");
+    CHECK(runs[0].at("members") == 12);
+    const json run = hq.get("/v1/segments/runs/" + std::to_string(runs[0].at("run_id").get<int>()));
+    CHECK_FALSE(run.at("segments").empty());
+    CHECK(run.at("models").at("bgnbd").contains("r"));
+    const json member = hq.get("/v1/members/" + members[0]);
+    CHECK(member.at("segmentation").at("run_id") == runs[0].at("run_id"));
+    CHECK(member.at("segmentation").at("lifecycle").is_string());
+    CHECK(hq.get("/v1/segments/members?limit=5").at("members").size() == 5);
+    CHECK(hq.admin->request("GET", "/v1/segments/runs/12345").status == 404);
+}
