@@ -38,6 +38,11 @@ Program::Program(ProgramOptions options, const Clock& clock, const RuleSet& rule
 Program::~Program() = default;
 
 const RuleSet& Program::rules() const { return state_->rules; }
+
+const RuleSet& Program::current_rules() {
+    state_->refresh_rules();
+    return state_->rules;
+}
 Outbox& Program::outbox() { return state_->outbox; }
 Database& Program::database() { return state_->database; }
 const ProgramOptions& Program::options() const { return state_->options; }

@@ -190,7 +190,7 @@ void add_points_routes(http::Router& router, Program& program, const RemoteMembe
         return Response::json(200, {{"members_checked", run.members_checked}, {"changes", run.changes}});
     });
     router.add("GET", "/v1/rules", [&program](const Request&) {
-        return Response::json(200, rules_to_json(program.rules()));
+        return Response::json(200, rules_to_json(program.current_rules()));
     });
 }
 
@@ -230,7 +230,7 @@ void add_till_routes(http::Router& router, Program& program, TillIdentity identi
                                         {"store_id", identity.store_id},
                                         {"version", LOYALTY_VERSION},
                                         {"git_revision", LOYALTY_GIT_REVISION},
-                                        {"rule_version", program.rules().version},
+                                        {"rule_version", program.current_rules().version},
                                         {"queued_purchases", program.queued_purchase_count()},
                                         {"sync", sync}});
         },

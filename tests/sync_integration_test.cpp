@@ -173,6 +173,9 @@ class Till {
                                     {"certificate_file", (bundle / "till.crt").string()},
                                     {"private_key_file", (bundle / "till.key").string()},
                                     {"heartbeat_seconds", 1},
+                                    {"min_backoff_ms", 50},
+                                    {"max_backoff_ms", 1000},
+                                    {"queued_retry_seconds", 1},
                                     {"query_timeout_ms", 2000}}}}
                                  .dump());
         start();
@@ -319,4 +322,61 @@ TEST_CASE("concurrent offline redemptions at two tills are capped and the overdr
             return !list.empty() && list.at(0).at("member_id") == id;
         }));
     }
+}
+
+TEST_CASE("a sale for a card enrolled at an unsynced till is queued and recorded exactly once",
+          "[sync][integration][queue]") {
+    Chain chain;
+    std::optional<HeadOffice> hq(std::in_place, chain);
+    Till a(chain, "S01", "T1"), b(chain, "S02", "T1");
+    REQUIRE(eventually([&] { return a.synced() && b.synced(); }));
+    hq->kill();
+    // Head office is down: the member enrols at A, then shops at B, which has never heard of them.
+    const json member = expect(a.api().request("POST", "/v1/members",
+                                               json{{"card", card_number(5)}, {"name", "Eve"}}), 201);
+    const std::string id = member.at("member_id");
+    const json sale{{"txn_id", "B-Q1"},
+                    {"card", card_number(5)},
+                    {"lines", {{{"sku", "s"}, {"category", "food"}, {"quantity", 1}, {"unit_price_cents", 4'000}}}}};
+    const json queued = expect(b.api().request("POST", "/v1/purchases", sale), 202);
+    CHECK(queued.at("status") == "queued");
+    CHECK(expect(b.api().request("POST", "/v1/purchases", sale), 200).at("status") == "queued");
+    CHECK(expect(b.api().request("GET", "/v1/health"), 200).at("queued_purchases") == 1);
+
+    hq->start();
+    // A's enrolment reaches head office; B's retry learns the member and records the sale.
+    REQUIRE(eventually([&] { return expect(b.api().request("GET", "/v1/health"), 200).at("queued_purchases") == 0; }));
+    const json recorded = expect(b.api().request("POST", "/v1/purchases", sale), 200);
+    CHECK(recorded.at("member_id") == id);
+    const std::int64_t earned = recorded.at("points_earned");
+    CHECK(earned > 0);
+    REQUIRE(eventually([&] {
+        return a.synced() && b.synced() && hq->balance(id) == earned && a.balance(id) == earned &&
+               b.balance(id) == earned;
+    }));
+}
+
+TEST_CASE("rules installed at a running head office reach every till; an older version is refused",
+          "[sync][integration][rules]") {
+    Chain chain;
+    HeadOffice hq(chain);
+    Till a(chain, "S01", "T1"), b(chain, "S02", "T1");
+    json rules = expect(a.api().request("GET", "/v1/rules"), 200);
+    const std::int64_t before = rules.at("version");
+    rules["version"] = before + 1;
+    rules["earn"]["points_per_unit"] = 3;
+    write_file(chain.dir() / "rules-new.json", rules.dump());
+    const std::string install = std::string(LOYALTY_HQ_PATH) + " rules install " +
+                                (chain.dir() / "rules-new.json").string() + " --config " + chain.config().string();
+    run(install);
+    run(install);  // installing the same version again is harmless
+    REQUIRE(eventually([&] {
+        return expect(a.api().request("GET", "/v1/rules"), 200).at("version") == before + 1 &&
+               expect(b.api().request("GET", "/v1/rules"), 200).at("version") == before + 1;
+    }));
+    rules["version"] = before;  // older than what is installed now
+    write_file(chain.dir() / "rules-old.json", rules.dump());
+    CHECK(std::system((std::string(LOYALTY_HQ_PATH) + " rules install " + (chain.dir() / "rules-old.json").string() +
+                       " --config " + chain.config().string() + " > /dev/null 2>&1").c_str()) != 0);
+    CHECK(expect(a.api().request("GET", "/v1/rules"), 200).at("version") == before + 1);
 }

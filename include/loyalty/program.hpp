@@ -86,7 +86,11 @@ public:
     Program(const Program&) = delete;
     Program& operator=(const Program&) = delete;
 
+    // The rules as of this Program's last operation.
     const RuleSet& rules() const;
+    // The newest installed rules, including a version another connection (the sync agent)
+    // installed since.
+    const RuleSet& current_rules();
     // Installs a newer rule version; refuses an older or equal version with different content.
     Result<Done> install_rules(const RuleSet& rules);
 
