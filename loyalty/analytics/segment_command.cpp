@@ -16,7 +16,7 @@ constexpr int exit_usage = 2;
 
 constexpr const char* segment_usage =
     "usage: loyalty-hq segment [--transactions FILE.csv] --as-of YYYY-MM-DD [--horizon-days N]\n"
-    "                          [--members-out FILE.csv] [--format text|json]\n"
+    "                          [--members-out FILE.csv] [--format text|json] [--replace]\n"
     "Segments every member: RFM, value tier, lifecycle, tags, churn (BG/NBD), CLV (Gamma-Gamma),\n"
     "clusters and cross-sell rules. Without --transactions it reads the head-office database and\n"
     "stores the run there, once per as-of date and options (--replace computes it again).\n"
