@@ -14,6 +14,7 @@
 #include <iostream>
 #include <thread>
 
+#include "bench_support.hpp"
 #include "loyalty/http_client.hpp"
 #include "loyalty/identifiers.hpp"
 #include "loyalty/program.hpp"
@@ -25,22 +26,8 @@ using namespace loyalty;
 using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 
-fs::path scratch_dir() {
-    std::string pattern = (fs::temp_directory_path() / "loyalty-bench-XXXXXX").string();
-    if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    return pattern;
-}
-
-std::string machine() {
-    std::ifstream cpuinfo("/proc/cpuinfo");
-    std::string line, model = "unknown cpu";
-    while (std::getline(cpuinfo, line))
-        if (line.rfind("model name", 0) == 0) {
-            model = line.substr(line.find(':') + 2);
-            break;
-        }
-    return model + ", " + std::to_string(std::thread::hardware_concurrency()) + " cores";
-}
+using bench::machine;
+using bench::scratch_dir;
 
 constexpr int member_count = 100;
 

@@ -17,6 +17,7 @@
 #include <string>
 #include <thread>
 
+#include "bench_support.hpp"
 #include "hq_segmentation.hpp"
 #include "loyalty/demo_chain.hpp"
 #include "loyalty/segmentation.hpp"
@@ -27,21 +28,6 @@ using namespace loyalty;
 using namespace loyalty::analytics;
 using Steady = std::chrono::steady_clock;
 namespace fs = std::filesystem;
-
-std::string machine() {
-    std::ifstream cpuinfo("/proc/cpuinfo");
-    std::string line, model = "unknown cpu";
-    while (std::getline(cpuinfo, line))
-        if (line.rfind("model name", 0) == 0) {
-            model = line.substr(line.find(':') + 2);
-            break;
-        }
-    std::ifstream meminfo("/proc/meminfo");
-    std::string memory;
-    while (std::getline(meminfo, line))
-        if (line.rfind("MemTotal:", 0) == 0) memory = line.substr(line.find_first_not_of(" ", 9));
-    return model + ", " + std::to_string(std::thread::hardware_concurrency()) + " cores, " + memory;
-}
 
 double peak_mib() {
     rusage usage{};
@@ -56,16 +42,10 @@ void report(const char* step, Steady::time_point start) {
     std::fflush(stdout);
 }
 
-fs::path scratch_dir() {
-    std::string pattern = (fs::temp_directory_path() / "loyalty-bench-XXXXXX").string();
-    if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    return pattern;
-}
-
 // Stores the result as head office does (SqliteHqStore::store_segment_run through
 // segment_and_store's row writer) in a fresh database; returns false if a check fails.
 bool store_run(hq::SegmentationOutcome& outcome, const SegmentationConfig& config) {
-    const fs::path dir = scratch_dir();
+    const fs::path dir = bench::scratch_dir();
     bool ok = true;
     {
         const SystemClock clock;
@@ -115,7 +95,7 @@ int main(int argc, char** argv) {
         }
     }
     std::printf("segmentation_bench: %zu members, seed %llu\nmachine: %s\n\n", chain.members,
-                static_cast<unsigned long long>(chain.seed), machine().c_str());
+                static_cast<unsigned long long>(chain.seed), bench::machine().c_str());
     std::printf("| %-34s | %11s | %13s |\n| --- | ---: | ---: |\n", "step", "time", "peak RSS");
 
     hq::SegmentationOutcome outcome;

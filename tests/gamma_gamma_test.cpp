@@ -9,6 +9,25 @@
 
 using namespace loyalty::analytics;
 
+namespace {
+
+// `customers` spend histories drawn from `truth` with 1..max_x repeat purchases, and their fit.
+struct SimulatedFit {
+    std::vector<SpendHistory> customers;
+    GammaGammaFit fit;
+};
+
+SimulatedFit fit_simulated(const GammaGammaParameters& truth, std::uint32_t customers, std::uint32_t max_x,
+                           std::uint64_t seed) {
+    std::vector<std::uint32_t> repeat_counts;
+    for (std::uint32_t i = 0; i < customers; ++i) repeat_counts.push_back(1 + i % max_x);
+    SimulatedFit simulated{simulate_spend_histories(truth, repeat_counts, seed), {}};
+    simulated.fit = fit_gamma_gamma(simulated.customers);
+    return simulated;
+}
+
+}  // namespace
+
 TEST_CASE("Gamma-Gamma log-likelihood matches the closed form") {
     const GammaGammaParameters parameters{6.0, 4.0, 20.0};
     const std::vector<SpendHistory> customers = {{1, 35.0}, {4, 12.5}, {10, 60.0}};
@@ -42,11 +61,7 @@ TEST_CASE("With q <= 1 the population mean is undefined and the fallbacks are us
 
 TEST_CASE("A heavy-tailed population fits q <= 1 and every expected value stays finite") {
     // nu ~ Gamma(0.8, 20): the spend rates are so spread that the mean spend does not exist.
-    const GammaGammaParameters truth{2.0, 0.8, 20.0};
-    std::vector<std::uint32_t> repeat_counts;
-    for (std::uint32_t i = 0; i < 5'000; ++i) repeat_counts.push_back(1 + i % 6);
-    const auto customers = simulate_spend_histories(truth, repeat_counts, 5);
-    const GammaGammaFit fit = fit_gamma_gamma(customers);
+    const auto [customers, fit] = fit_simulated({2.0, 0.8, 20.0}, 5'000, 6, 5);
     INFO("p=" << fit.parameters.p << " q=" << fit.parameters.q << " gamma=" << fit.parameters.gamma);
     REQUIRE(fit.parameters.q <= 1.0);
     double observed = 0.0;
@@ -63,10 +78,7 @@ TEST_CASE("Gamma-Gamma fit recovers simulated parameters") {
     // 20,000 customers with 1..12 repeat purchases; 15% on each parameter is several
     // standard errors (p and q are strongly correlated, the population mean is tighter).
     const GammaGammaParameters truth{6.0, 4.0, 20.0};
-    std::vector<std::uint32_t> repeat_counts;
-    for (std::uint32_t i = 0; i < 20'000; ++i) repeat_counts.push_back(1 + i % 12);
-    const auto customers = simulate_spend_histories(truth, repeat_counts, 3);
-    const GammaGammaFit fit = fit_gamma_gamma(customers);
+    const auto [customers, fit] = fit_simulated(truth, 20'000, 12, 3);
     INFO("p=" << fit.parameters.p << " q=" << fit.parameters.q << " gamma=" << fit.parameters.gamma
               << " iterations=" << fit.iterations);
     CHECK(fit.converged);
