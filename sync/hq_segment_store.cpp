@@ -1,6 +1,8 @@
 // SqliteHqStore's segmentation runs: segment_runs and member_segments (schema in hq_store.cpp).
 #include "hq_store.hpp"
 
+#include <algorithm>
+
 #include "loyalty/store.hpp"
 
 namespace loyalty::hq {
@@ -40,18 +42,6 @@ std::string joined_tags(const std::vector<std::string>& tags) {
     std::string text = ";";
     for (const std::string& tag : tags) text += tag + ";";
     return text;
-}
-
-std::vector<std::string> split_tags(const std::string& text) {
-    std::vector<std::string> tags;
-    std::size_t start = 0;
-    while (start < text.size()) {
-        const std::size_t end = text.find(';', start);
-        const std::size_t stop = end == std::string::npos ? text.size() : end;
-        if (stop > start) tags.push_back(text.substr(start, stop - start));
-        start = stop + 1;
-    }
-    return tags;
 }
 
 MemberSegment read_member(const Statement& row) {
@@ -106,6 +96,17 @@ std::vector<std::int64_t> stale_runs(Database& database, Timestamp started_befor
 }
 
 }  // namespace
+
+std::vector<std::string> split_tags(std::string_view joined) {
+    std::vector<std::string> tags;
+    std::size_t start = 0;
+    while (start < joined.size()) {
+        const std::size_t stop = std::min(joined.find(';', start), joined.size());
+        if (stop > start) tags.emplace_back(joined.substr(start, stop - start));
+        start = stop + 1;
+    }
+    return tags;
+}
 
 std::optional<SegmentRun> SqliteHqStore::find_segment_run(const std::string& as_of, const json& parameters) {
     const auto run_id = program_.database().query_integer(

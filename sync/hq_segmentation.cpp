@@ -21,14 +21,6 @@ std::optional<double> modelled(double value) {
     return std::isfinite(value) ? std::optional(value) : std::nullopt;
 }
 
-std::vector<std::string> split_tags(const std::string& text) {
-    std::vector<std::string> tags;
-    std::istringstream words(text);
-    for (std::string tag; std::getline(words, tag, ';');)
-        if (!tag.empty()) tags.push_back(tag);
-    return tags;
-}
-
 void fill_member(const SegmentationOutcome& outcome, const SegmentationConfig& config, std::size_t index,
                  MemberSegment& row) {
     const MemberResult& member = outcome.result.members[index];

@@ -14,6 +14,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -188,6 +189,10 @@ class SqliteHqStore final : public HqStore {
     Program& program_;
     const Clock& clock_;
 };
+
+// "a;b;;c" -> {"a", "b", "c"}: tags as analytics::preference_tags joins them and as
+// member_segments stores them (with a ';' at both ends).
+std::vector<std::string> split_tags(std::string_view joined);
 
 // Every member id an outbox event's payload mentions (member, entries, lots, result, ...).
 std::vector<std::string> members_in_payload(const nlohmann::json& payload);
