@@ -67,6 +67,13 @@ std::optional<std::int64_t> Statement::optional_integer(int column) const {
     return integer(column);
 }
 
+std::string_view Statement::text_view(int column) const {
+    const auto* bytes = sqlite3_column_text(statement_, column);
+    return bytes ? std::string_view(reinterpret_cast<const char*>(bytes),
+                                    static_cast<std::size_t>(sqlite3_column_bytes(statement_, column)))
+                 : std::string_view();
+}
+
 std::optional<double> Statement::optional_real(int column) const {
     if (sqlite3_column_type(statement_, column) == SQLITE_NULL) return std::nullopt;
     return sqlite3_column_double(statement_, column);

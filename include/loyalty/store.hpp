@@ -62,6 +62,8 @@ public:
     std::optional<std::int64_t> optional_integer(int column) const;
     std::optional<double> optional_real(int column) const;
     std::string text(int column) const;
+    // The text without a copy; valid until the next step, reset or bind.
+    std::string_view text_view(int column) const;
     std::optional<std::string> optional_text(int column) const;
 
 private:
