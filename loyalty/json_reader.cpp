@@ -131,7 +131,9 @@ void JsonReader::only(std::initializer_list<std::string_view> known) {
         bool listed = false;
         for (const auto name : known) listed = listed || item.key() == name;
         if (!listed) {
-            fail(item.key(), "is not a known field");
+            // An empty key would give an error that names no field: show it as "".
+            fail(item.key().empty() ? std::string_view("\"\"") : std::string_view(item.key()),
+                 "is not a known field");
             return;
         }
     }

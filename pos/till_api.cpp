@@ -12,11 +12,19 @@ using http::Request;
 using http::Response;
 using nlohmann::json;
 
+// The storage failure (disk full, I/O error) the last write met, shown by /v1/health until a
+// write succeeds again. Every handler runs on the server's one handler thread: no lock.
+std::optional<std::string>& last_storage_error() {
+    static std::optional<std::string> error;
+    return error;
+}
+
 // Unwraps a Result or turns its error into the HTTP refusal.
 template <class T>
 T take(Result<T> result) {
     if (!result) {
         const Error& e = result.error();
+        if (e.kind == ErrorKind::unavailable) last_storage_error() = e.message;
         throw http::RequestError(status_for(e.kind), e.code, e.message,
                                  e.field.empty() ? std::nullopt : std::optional(e.field));
     }
@@ -25,6 +33,7 @@ T take(Result<T> result) {
 
 // 201 for a new record, 200 for a replay of the same request (the first answer unchanged).
 Response recorded_response(bool replayed, const json& body, int created_status = 201) {
+    if (!replayed) last_storage_error().reset();
     Response response = Response::json(replayed ? 200 : created_status, body);
     response.headers.emplace_back("Idempotent-Replay", replayed ? "true" : "false");
     return response;
@@ -225,14 +234,19 @@ void add_till_routes(http::Router& router, Program& program, TillIdentity identi
             json sync = sync_status ? sync_status()
                                     : json{{"connected", false}, {"last_success", nullptr}};
             sync["pending_events"] = pending;
-            return Response::json(200, {{"status", "ok"},
-                                        {"till_id", identity.till_id},
-                                        {"store_id", identity.store_id},
-                                        {"version", LOYALTY_VERSION},
-                                        {"git_revision", LOYALTY_GIT_REVISION},
-                                        {"rule_version", program.current_rules().version},
-                                        {"queued_purchases", program.queued_purchase_count()},
-                                        {"sync", sync}});
+            const std::optional<std::string>& storage_error = last_storage_error();
+            const json storage{{"ok", !storage_error},
+                               {"last_error", storage_error ? json(*storage_error) : json(nullptr)}};
+            return Response::json(storage_error ? 503 : 200,
+                                  {{"status", storage_error ? "storage_failing" : "ok"},
+                                   {"storage", storage},
+                                   {"till_id", identity.till_id},
+                                   {"store_id", identity.store_id},
+                                   {"version", LOYALTY_VERSION},
+                                   {"git_revision", LOYALTY_GIT_REVISION},
+                                   {"rule_version", program.current_rules().version},
+                                   {"queued_purchases", program.queued_purchase_count()},
+                                   {"sync", sync}});
         },
         {.is_public = true});
     add_member_routes(router, program, remote_lookup);

@@ -30,6 +30,10 @@ nlohmann::json Request::json_body() const {
         throw RequestError(400, "malformed_json",
                            "the request body is not valid JSON (error near byte " +
                                std::to_string(error.byte) + ")");
+    } catch (const nlohmann::json::out_of_range&) {
+        // A number such as 1e999 that no double holds: the parser throws this, not parse_error.
+        throw RequestError(400, "malformed_json",
+                           "the request body holds a number too large for JSON (e.g. 1e999)");
     }
     if (!parsed.is_object()) {
         throw RequestError(400, "malformed_json", "the request body must be a JSON object");

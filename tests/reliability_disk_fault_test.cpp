@@ -1,0 +1,151 @@
+// Disk faults under the ledger: a SQLite VFS shim (tests/support/faulty_vfs) fails the Nth write
+// or sync of a purchase with an I/O error or "disk full", once or from then on, for every N
+// until the purchase needs no more writes. Whatever N: a failed write is never acknowledged,
+// the program keeps running, PRAGMA integrity_check stays ok, the ledger stays consistent, and
+// once the fault clears the same purchase goes through exactly once. Then loyaltyd itself on a
+// full disk: 503 for the sale, /v1/health says so, and it recovers when space comes back.
+#include "support/faulty_vfs.hpp"
+
+#include <sqlite3.h>
+
+#include <catch2/catch.hpp>
+#include <fstream>
+
+#include "support/core_fixture.hpp"
+#include "support/till_daemon.hpp"
+
+namespace {
+
+using loyalty::ErrorKind;
+using loyalty::testing::CoreFixture;
+using loyalty::testing::line;
+using loyalty::testing::sale;
+namespace faulty_vfs = loyalty::test::faulty_vfs;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+struct Sweep {
+    const char* name;
+    int error;  // 0: SQLITE_IOERR_WRITE for writes, SQLITE_IOERR_FSYNC for syncs
+    bool persistent;
+};
+
+// Outbox sequence numbers are 1..n without gaps or repeats.
+bool outbox_contiguous(loyalty::Program& program) {
+    auto& db = program.database();
+    const auto count = db.query_integer("SELECT COUNT(*) FROM outbox").value_or(-1);
+    const auto last = db.query_integer("SELECT COALESCE(MAX(seq), 0) FROM outbox").value_or(-2);
+    const auto first = db.query_integer("SELECT COALESCE(MIN(seq), 1) FROM outbox").value_or(-3);
+    return count == last && first == 1;
+}
+
+std::int64_t purchases_with(loyalty::Program& program, const std::string& txn_id) {
+    return program.database().query_integer("SELECT COUNT(*) FROM purchases WHERE txn_id = ?", txn_id).value_or(-1);
+}
+
+}  // namespace
+
+TEST_CASE("a write or sync failing at any point of a purchase is never acknowledged and heals",
+          "[reliability][disk]") {
+    faulty_vfs::install();
+    const Sweep sweep = GENERATE(Sweep{"I/O error once", 0, false}, Sweep{"I/O error from then on", 0, true},
+                                 Sweep{"disk full once", SQLITE_FULL, false},
+                                 Sweep{"disk full from then on", SQLITE_FULL, true});
+    INFO(sweep.name);
+    CoreFixture till;
+    const std::string member_id = till.enroll(1);
+    till.buy("T-0", member_id, {line("x", "grocery", 3, 1000)});
+
+    int failures = 0;
+    bool clean_run = false;
+    for (int n = 1; n <= 200 && !clean_run; ++n) {
+        INFO("fault at write or sync " << n);
+        const std::string txn_id = "T-" + std::to_string(n);
+        const auto request = sale(txn_id, member_id, {line("x", "grocery", 2, 750), line("y", "fresh", 1, 120)}, 10);
+        faulty_vfs::arm({n, sweep.persistent, sweep.error});
+        auto first = till.program->purchase(request);
+        const int injected = faulty_vfs::faults_injected();
+        faulty_vfs::disarm();
+        clean_run = injected == 0;
+        if (clean_run) {
+            REQUIRE(first.ok());  // past the last write: an ordinary purchase
+        } else if (!first.ok()) {
+            ++failures;
+            INFO(first.error().message);
+            CHECK(first.error().kind == ErrorKind::unavailable);
+            CHECK(first.error().code == "storage_unavailable");
+        }
+        // Nothing half-written, whatever happened, and the program still works.
+        CHECK(loyalty::test::integrity_check(till.database_path()) == "ok");
+        till.check_invariants(member_id);
+        CHECK(outbox_contiguous(*till.program));
+        // The POS retries what was not acknowledged: it lands once (a first commit, or the
+        // answer of a commit that reached the disk although its caller heard of a failure).
+        auto retry = till.program->purchase(request);
+        INFO((retry.ok() ? "" : retry.error().message));
+        REQUIRE(retry.ok());
+        if (first.ok()) CHECK(retry->replayed);
+        CHECK(purchases_with(*till.program, txn_id) == 1);
+        // And it survives a restart.
+        till.reopen();
+        CHECK(purchases_with(*till.program, txn_id) == 1);
+        till.check_invariants(member_id);
+        CHECK(outbox_contiguous(*till.program));
+        CHECK(loyalty::test::integrity_check(till.database_path()) == "ok");
+    }
+    CHECK(clean_run);      // the sweep reached a purchase with no write left to fail
+    CHECK(failures >= 2);  // and the shim did fail some (the sweep is not vacuous)
+}
+
+TEST_CASE("loyaltyd on a full disk refuses sales with 503, says so in /v1/health and recovers",
+          "[reliability][disk]") {
+    loyalty::testing::TempDir directory;
+    const auto marker = directory.path() / "disk-full";
+    std::string asan_options = std::getenv("ASAN_OPTIONS") ? std::getenv("ASAN_OPTIONS") : "";
+    asan_options += (asan_options.empty() ? "" : ":") + std::string("verify_asan_link_order=0");
+    loyalty::test::TillDaemon till(LOYALTYD_PATH, directory.path(), json::object(),
+                                   {{"LD_PRELOAD", LOYALTY_FAULTY_VFS_PATH},
+                                    {"LOYALTY_FAULT_FILE", marker.string()},
+                                    {"ASAN_OPTIONS", asan_options}});
+    auto client = till.client();
+    const auto enrolled =
+        client.request("POST", "/v1/members", json{{"card", loyalty::testing::valid_card(1)}, {"name", "Ann"}});
+    REQUIRE(enrolled.status == 201);
+    const std::string member_id = enrolled.json().at("member_id");
+    const auto purchase = [&](const std::string& txn_id) {
+        return client.request("POST", "/v1/purchases",
+                              json{{"txn_id", txn_id}, {"member_id", member_id},
+                                   {"lines", {{{"sku", "x"}, {"category", "grocery"}, {"quantity", 1},
+                                               {"unit_price_cents", 2500}}}}});
+    };
+    REQUIRE(purchase("T-1").status == 201);
+    const auto healthy = client.request("GET", "/v1/health");
+    CHECK(healthy.status == 200);
+    CHECK(healthy.json().at("storage").at("ok") == true);
+
+    std::ofstream(marker) << "full";
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        const auto refused = purchase("T-2");
+        INFO(refused.body);
+        CHECK(refused.status == 503);
+        CHECK(refused.json().at("error").at("code") == "storage_unavailable");
+    }
+    const auto sick = client.request("GET", "/v1/health");
+    INFO(sick.body);
+    CHECK(sick.status == 503);
+    CHECK(sick.json().at("status") == "storage_failing");
+    CHECK(sick.json().at("storage").at("ok") == false);
+    CHECK(sick.json().at("storage").at("last_error").get<std::string>().find("full") != std::string::npos);
+    CHECK(client.request("GET", "/v1/members/" + member_id).json().at("points") == 25);  // reads still work
+
+    std::filesystem::remove(marker);
+    CHECK(purchase("T-2").status == 201);
+    CHECK(purchase("T-2").status == 200);
+    const auto recovered = client.request("GET", "/v1/health");
+    CHECK(recovered.status == 200);
+    CHECK(recovered.json().at("status") == "ok");
+    CHECK(till.stop().code == 0);
+    CHECK(loyalty::test::integrity_check(till.database()) == "ok");
+    const auto dump = loyalty::test::dump_database(till.database());
+    CHECK(dump.at("purchases").size() == 2);
+}
