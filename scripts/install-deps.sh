@@ -3,7 +3,8 @@
 # --list prints them instead.
 set -euo pipefail
 packages=(g++ cmake ninja-build pkg-config git openssl libboost1.81-dev libsqlite3-dev
-          libssl-dev nlohmann-json3-dev catch2 sqlite3 python3 curl)
+          libssl-dev nlohmann-json3-dev catch2 sqlite3 python3 curl
+          clang-16 libclang-rt-16-dev)  # clang for the libFuzzer targets (scripts/fuzz.sh)
 if [ "${1:-}" = "--list" ]; then echo "${packages[@]}"; exit 0; fi
 missing=()
 for package in "${packages[@]}"; do

@@ -60,6 +60,7 @@ class Certificates {
         tool("--expired till " + chain().string() + " 0042 09");
         tool("ca " + other_chain().string());
         tool("till " + other_chain().string() + " 0042 03");
+        tool("server " + other_chain().string() + " localhost");
         server_pin_ = tool("pin " + (chain() / "hq" / "server.crt").string());
         server_pin_.erase(server_pin_.find_last_not_of('\n') + 1);
         // A till certificate that signs itself: right name, right usage, no chain.
@@ -68,6 +69,12 @@ class Certificates {
             " -addext extendedKeyUsage=clientAuth -keyout " +
             (self_signed() / "till.key").string() + " -out " +
             (self_signed() / "till.crt").string());
+        // And a head office that signs itself: right name and usage, no chain.
+        run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30"
+            " -subj /CN=localhost -addext subjectAltName=DNS:localhost"
+            " -addext extendedKeyUsage=serverAuth -keyout " +
+            (self_signed() / "server.key").string() + " -out " +
+            (self_signed() / "server.crt").string());
     }
 
     std::string tool(const std::string& arguments) const {
@@ -314,6 +321,27 @@ TEST_CASE("a till refuses head office whose key matches none of the pins") {
     REQUIRE(outcome.client.error);
     CHECK(outcome.client.error->kind == tls::ConnectionError::Kind::refused);
     CHECK_THAT(client_message(outcome), Catch::Contains("none of the pinned SHA-256s"));
+}
+
+// Head office with the real chain's CA for tills, but a server certificate from `bundle`.
+Outcome exchange_with_server(const fs::path& bundle) {
+    tls::ServerSettings settings = server_settings();
+    settings.certificate_file = bundle / "server.crt";
+    settings.private_key_file = bundle / "server.key";
+    asio::ssl::context context = tls::make_client_context(till_settings(Certificates::get().till("0042-03")));
+    return exchange(context, "localhost", settings);
+}
+
+TEST_CASE("a till refuses head office whose certificate another CA signed, or that signs itself") {
+    for (const fs::path& bundle : {Certificates::get().other_chain() / "hq", Certificates::get().self_signed()}) {
+        INFO(bundle);
+        const Outcome outcome = exchange_with_server(bundle);
+        CHECK_FALSE(outcome.server.till_id);
+        CHECK_FALSE(outcome.server.received);
+        REQUIRE(outcome.client.error);
+        CHECK(outcome.client.error->kind == tls::ConnectionError::Kind::refused);
+        CHECK_THAT(client_message(outcome), Catch::Contains("certificate verify failed"));
+    }
 }
 
 TEST_CASE("a till offering only TLS 1.1 is refused by head office") {
