@@ -87,6 +87,17 @@ void delete_run(Database& database, std::int64_t run_id) {
     database.prepare("DELETE FROM segment_runs WHERE run_id = ?").bind(run_id).run();
 }
 
+// Best effort after a failure part-way (the failure is what the caller hears about); what
+// cannot be removed now is removed as stale by a later run.
+void discard_run(Database& database, std::int64_t run_id) noexcept {
+    try {
+        Transaction transaction(database);
+        delete_run(database, run_id);
+        transaction.commit();
+    } catch (...) {
+    }
+}
+
 std::vector<std::int64_t> stale_runs(Database& database, Timestamp started_before) {
     std::vector<std::int64_t> runs;
     Statement& rows = database.prepare("SELECT run_id FROM segment_runs WHERE finished_at IS NULL AND started_at < ?");
@@ -135,15 +146,20 @@ SegmentRun SqliteHqStore::store_segment_run(const SegmentRun& run, std::size_t m
         run_id = *database.query_integer("SELECT last_insert_rowid()");
         transaction.commit();
     }
-    MemberSegment member;
-    for (std::size_t first = 0; first < members; first += rows_per_commit) {
-        Transaction transaction(database);
-        for (std::size_t index = first; index < std::min(members, first + rows_per_commit); ++index) {
-            member = MemberSegment{};
-            row(index, member);
-            insert_member(database, run_id, member);
+    try {
+        MemberSegment member;
+        for (std::size_t first = 0; first < members; first += rows_per_commit) {
+            Transaction transaction(database);
+            for (std::size_t index = first; index < std::min(members, first + rows_per_commit); ++index) {
+                member = MemberSegment{};
+                row(index, member);
+                insert_member(database, run_id, member);
+            }
+            transaction.commit();
         }
-        transaction.commit();
+    } catch (...) {
+        discard_run(database, run_id);
+        throw;
     }
     Transaction transaction(database);
     if (const auto existing = find_segment_run(run.as_of, run.parameters)) {

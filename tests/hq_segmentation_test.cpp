@@ -180,36 +180,57 @@ TEST_CASE("a run is stored once per as-of date and parameters; --replace makes a
     }
 }
 
-TEST_CASE("a run cut short is never visible and the next run removes it", "[hq_segmentation]") {
+TEST_CASE("a run cut short is never visible and is removed", "[hq_segmentation]") {
     HeadOffice hq;
     const auto config = hq.config();
-    // A crash half-way: the run row and some member rows, never finished.
-    hq::SegmentRun partial{0, "2026-05-04", hq::run_parameters(config), "schedule", hq.clock.now(), 0, 0, json::object()};
-    std::size_t written = 0;
-    hq::SqliteHqStore& store = *hq.store;
-    struct Crash {};
-    CHECK_THROWS_AS(store.store_segment_run(partial, 10'000,
-                                            [&](std::size_t index, hq::MemberSegment& row) {
-                                                if (index == 7'000) throw Crash{};
-                                                row.member_id = "M" + std::to_string(index);
-                                                row.segment = "Lost";
-                                                ++written;
-                                            },
-                                            false),
-                    Crash);
-    CHECK(written == 7'000);
-    hq.reopen();
-    CHECK(hq.count("SELECT COUNT(*) FROM segment_runs WHERE finished_at IS NULL") == 1);
-    CHECK(hq.count("SELECT COUNT(*) FROM member_segments") == 5'000);  // the committed batch
-    CHECK(hq.store->segment_runs(10).empty());
-    CHECK_FALSE(hq.store->find_segment_run("2026-05-04", hq::run_parameters(config)));
-    CHECK(every_member(*hq.store).empty());
+    const json parameters = hq::run_parameters(config);
+    hq::SegmentRun partial{0, "2026-05-04", parameters, "schedule", hq.clock.now(), 0, 0, json::object()};
+    const auto rows = [](std::size_t index, hq::MemberSegment& row) {
+        row.member_id = "M" + std::to_string(index);
+        row.segment = "Lost";
+    };
 
-    hq.clock.set(hq.clock.now() + 7 * 3600);  // the leftover is stale now
-    const auto run = hq.segment(config);
-    CHECK(run.computed);
-    CHECK(hq.count("SELECT COUNT(*) FROM segment_runs") == 1);
-    CHECK(hq.count("SELECT COUNT(*) FROM member_segments") == 40);
+    SECTION("a failure part-way takes its rows with it") {
+        struct Failure {};
+        CHECK_THROWS_AS(hq.store->store_segment_run(partial, 10'000,
+                                                    [&](std::size_t index, hq::MemberSegment& row) {
+                                                        if (index == 7'000) throw Failure{};
+                                                        rows(index, row);
+                                                    },
+                                                    false),
+                        Failure);
+        CHECK(hq.count("SELECT COUNT(*) FROM segment_runs") == 0);
+        CHECK(hq.count("SELECT COUNT(*) FROM member_segments") == 0);
+    }
+    SECTION("a crash part-way leaves an unfinished run that nobody reads, removed once stale") {
+        // What SIGKILL after the first batch leaves: the run row and 5,000 committed rows.
+        Database& database = hq.program->database();
+        database.prepare("INSERT INTO segment_runs(as_of, parameters, trigger, started_at, report) VALUES (?, ?, ?, ?, '{}')")
+            .bind(partial.as_of, parameters.dump(), partial.trigger, partial.started_at)
+            .run();
+        const std::int64_t run_id = *database.query_integer("SELECT last_insert_rowid()");
+        for (int i = 0; i < 5'000; ++i)
+            database.prepare("INSERT INTO member_segments(run_id, member_id, frequency, window_purchase_days, "
+                             "monetary_cents, r_score, f_score, m_score, segment, value_tier, spending_power, "
+                             "lifecycle, frequency_class, tags) VALUES (?, ?, 0, 0, 0, 0, 0, 0, 'Lost', '', '', '', '', '')")
+                .bind(run_id, "M" + std::to_string(i))
+                .run();
+        hq.reopen();
+        CHECK(hq.store->segment_runs(10).empty());
+        CHECK_FALSE(hq.store->find_segment_run("2026-05-04", parameters));
+        CHECK_FALSE(hq.store->latest_member_segment("M1"));
+        CHECK(every_member(*hq.store).empty());
+
+        hq.segment(config);  // a run under way elsewhere is left alone while it is young
+        CHECK(hq.count("SELECT COUNT(*) FROM segment_runs WHERE finished_at IS NULL") == 1);
+        hq.clock.set(hq.clock.now() + 7 * 3600);
+        auto later = config;
+        later.as_of += 1;
+        const auto run = hq.segment(later);
+        CHECK(run.computed);
+        CHECK(hq.count("SELECT COUNT(*) FROM segment_runs WHERE finished_at IS NULL") == 0);
+        CHECK(hq.count("SELECT COUNT(*) FROM member_segments") == 80);
+    }
 }
 
 TEST_CASE("campaigns select the latest run's members by segment, tags, tier, CLV and churn", "[hq_segmentation]") {
