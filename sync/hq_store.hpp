@@ -141,7 +141,8 @@ class HqStore {
     // is never held for long; readers see the run only once every row is in. If a finished run
     // with the same key exists, it is kept and returned (nothing stored) unless `replace`, in
     // which case the new run takes its place (a new run id). `run` gives as_of, parameters,
-    // trigger, started_at and report.
+    // trigger, started_at and report. If `row` or the storage fails part-way, the partial run
+    // is removed and the error rethrown (after a crash, a later run removes it once stale).
     virtual SegmentRun store_segment_run(const SegmentRun& run, std::size_t members,
                                          const MemberSegmentWriter& row, bool replace) = 0;
     // Finished runs, newest as-of first (then newest finished first), without their reports.
