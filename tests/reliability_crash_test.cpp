@@ -6,8 +6,6 @@
 // never both), and at the end every acknowledged answer replays byte for byte.
 #include "support/till_daemon.hpp"
 
-#include <sqlite3.h>
-
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <fstream>
@@ -93,39 +91,9 @@ struct Record {
     }
 };
 
-class DatabaseFile {
-  public:
-    explicit DatabaseFile(const fs::path& path) {
-        if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK)
-            throw std::runtime_error("cannot open " + path.string());
-        sqlite3_busy_timeout(db_, 10'000);
-    }
-    ~DatabaseFile() { sqlite3_close(db_); }
-    DatabaseFile(const DatabaseFile&) = delete;
-    DatabaseFile& operator=(const DatabaseFile&) = delete;
-
-    std::vector<std::int64_t> integers(const std::string& sql, const std::string& text = "") {
-        sqlite3_stmt* statement = nullptr;
-        if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &statement, nullptr) != SQLITE_OK)
-            throw std::runtime_error("cannot prepare " + sql + ": " + sqlite3_errmsg(db_));
-        if (sql.find('?') != std::string::npos) sqlite3_bind_text(statement, 1, text.c_str(), -1, SQLITE_TRANSIENT);
-        std::vector<std::int64_t> values;
-        while (sqlite3_step(statement) == SQLITE_ROW) values.push_back(sqlite3_column_int64(statement, 0));
-        sqlite3_finalize(statement);
-        return values;
-    }
-    std::int64_t integer(const std::string& sql, const std::string& text = "") {
-        const auto values = integers(sql, text);
-        return values.empty() ? -1 : values.front();
-    }
-
-  private:
-    sqlite3* db_ = nullptr;
-};
-
 // What must hold in the file after any crash, whatever was in flight.
 void check_database(const fs::path& path, const Record& record) {
-    DatabaseFile db(path);
+    loyalty::test::ReadOnlyDatabase db(path);
     for (const auto& [key, acknowledged] : record.acknowledged) {
         INFO("acknowledged " << key);
         CHECK(db.integer("SELECT COUNT(*) FROM operations WHERE kind || '/' || operation_id = ?", key) == 1);
@@ -146,10 +114,10 @@ void check_database(const fs::path& path, const Record& record) {
                      "(SELECT COALESCE(SUM(points), 0) FROM lot_allocations a WHERE a.entry_id = e.entry_id)") == 0);
     CHECK(db.integer("SELECT COUNT(*) FROM lots o WHERE o.remaining <> "
                      "(SELECT COALESCE(SUM(points), 0) FROM lot_allocations a WHERE a.lot_id = o.lot_id)") == 0);
-    const auto seqs = db.integers("SELECT seq FROM outbox ORDER BY seq");
+    const auto seqs = db.rows("SELECT seq FROM outbox ORDER BY seq");
     for (std::size_t i = 0; i < seqs.size(); ++i) {
         INFO("outbox position " << i);
-        REQUIRE(seqs[i] == static_cast<std::int64_t>(i) + 1);
+        REQUIRE(seqs[i] == std::to_string(i + 1));
     }
     CHECK(db.integer("SELECT COUNT(*) FROM outbox WHERE type IN ('purchase', 'return')") ==
           db.integer("SELECT COUNT(*) FROM operations WHERE kind IN ('purchase', 'return')"));
@@ -233,7 +201,7 @@ TEST_CASE("60 SIGKILLs during purchases, redemptions and returns lose and double
         CHECK(replay.status == 200);
         CHECK(replay.body == body);
     }
-    DatabaseFile db(till.database());
+    loyalty::test::ReadOnlyDatabase db(till.database());
     for (const std::string& member_id : members) {
         const json summary = client.request("GET", "/v1/members/" + member_id).json();
         CHECK(summary.at("balance") ==

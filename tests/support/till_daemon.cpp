@@ -56,63 +56,62 @@ http::HttpClient TillDaemon::client(std::chrono::milliseconds timeout) const {
 
 namespace {
 
-// A read-only connection; busy waits are bounded so a live daemon's commit cannot stall a test.
-class ReadOnlyDatabase {
-  public:
-    explicit ReadOnlyDatabase(const fs::path& path) {
-        const std::string uri = "file:" + path.string() + "?mode=ro";
-        if (sqlite3_open_v2(uri.c_str(), &db_, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, nullptr) != SQLITE_OK) {
-            sqlite3_close(db_);
-            throw std::runtime_error("cannot open " + path.string() + " read-only");
+std::string rendered(sqlite3_stmt* statement, int column) {
+    switch (sqlite3_column_type(statement, column)) {
+        case SQLITE_NULL: return "NULL";
+        case SQLITE_INTEGER: return std::to_string(sqlite3_column_int64(statement, column));
+        case SQLITE_FLOAT: {
+            char text[32];
+            std::snprintf(text, sizeof text, "%.17g", sqlite3_column_double(statement, column));
+            return text;
         }
-        sqlite3_busy_timeout(db_, 10'000);
-    }
-    ~ReadOnlyDatabase() { sqlite3_close(db_); }
-    ReadOnlyDatabase(const ReadOnlyDatabase&) = delete;
-    ReadOnlyDatabase& operator=(const ReadOnlyDatabase&) = delete;
-
-    // Each row of `sql` as its columns rendered and joined by '|'.
-    std::vector<std::string> rows(const std::string& sql) {
-        sqlite3_stmt* statement = nullptr;
-        if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &statement, nullptr) != SQLITE_OK)
-            throw std::runtime_error("cannot prepare " + sql + ": " + sqlite3_errmsg(db_));
-        std::vector<std::string> result;
-        int code = SQLITE_ROW;
-        while ((code = sqlite3_step(statement)) == SQLITE_ROW) {
-            std::string row;
-            for (int column = 0; column < sqlite3_column_count(statement); ++column) {
-                if (column > 0) row += '|';
-                row += rendered(statement, column);
-            }
-            result.push_back(std::move(row));
-        }
-        sqlite3_finalize(statement);
-        if (code != SQLITE_DONE) throw std::runtime_error("query failed: " + sql);
-        return result;
-    }
-
-  private:
-    static std::string rendered(sqlite3_stmt* statement, int column) {
-        switch (sqlite3_column_type(statement, column)) {
-            case SQLITE_NULL: return "NULL";
-            case SQLITE_INTEGER: return std::to_string(sqlite3_column_int64(statement, column));
-            case SQLITE_FLOAT: {
-                char text[32];
-                std::snprintf(text, sizeof text, "%.17g", sqlite3_column_double(statement, column));
-                return text;
-            }
-            default: {
-                const auto* bytes = static_cast<const char*>(sqlite3_column_blob(statement, column));
-                const int size = sqlite3_column_bytes(statement, column);
-                return "'" + std::string(bytes ? bytes : "", static_cast<std::size_t>(size)) + "'";
-            }
+        default: {
+            const auto* bytes = static_cast<const char*>(sqlite3_column_blob(statement, column));
+            const int size = sqlite3_column_bytes(statement, column);
+            return "'" + std::string(bytes ? bytes : "", static_cast<std::size_t>(size)) + "'";
         }
     }
-
-    sqlite3* db_ = nullptr;
-};
+}
 
 }  // namespace
+
+ReadOnlyDatabase::ReadOnlyDatabase(const fs::path& path) {
+    const std::string uri = "file:" + path.string() + "?mode=ro";
+    if (sqlite3_open_v2(uri.c_str(), &db_, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, nullptr) != SQLITE_OK) {
+        sqlite3_close(db_);
+        throw std::runtime_error("cannot open " + path.string() + " read-only");
+    }
+    sqlite3_busy_timeout(db_, 10'000);
+}
+
+ReadOnlyDatabase::~ReadOnlyDatabase() { sqlite3_close(db_); }
+
+std::vector<std::string> ReadOnlyDatabase::rows(const std::string& sql, const std::optional<std::string>& text) {
+    sqlite3_stmt* statement = nullptr;
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &statement, nullptr) != SQLITE_OK)
+        throw std::runtime_error("cannot prepare " + sql + ": " + sqlite3_errmsg(db_));
+    for (int i = 1; text && i <= sqlite3_bind_parameter_count(statement); ++i)
+        sqlite3_bind_text(statement, i, text->c_str(), -1, SQLITE_TRANSIENT);
+    std::vector<std::string> result;
+    int code = SQLITE_ROW;
+    while ((code = sqlite3_step(statement)) == SQLITE_ROW) {
+        std::string row;
+        for (int column = 0; column < sqlite3_column_count(statement); ++column) {
+            if (column > 0) row += '|';
+            row += rendered(statement, column);
+        }
+        result.push_back(std::move(row));
+    }
+    sqlite3_finalize(statement);
+    if (code != SQLITE_DONE) throw std::runtime_error("query failed: " + sql);
+    return result;
+}
+
+std::int64_t ReadOnlyDatabase::integer(const std::string& sql, const std::optional<std::string>& text) {
+    const auto found = rows(sql, text);
+    if (found.empty()) throw std::runtime_error("no row from " + sql);
+    return std::stoll(found.front());
+}
 
 DatabaseDump dump_database(const fs::path& path) {
     ReadOnlyDatabase database(path);

@@ -19,6 +19,8 @@
 #include "loyalty/http_client.hpp"
 #include "support/process.hpp"
 
+struct sqlite3;  // <sqlite3.h>
+
 namespace loyalty::test {
 
 class TillDaemon {
@@ -49,6 +51,25 @@ class TillDaemon {
     int starts_ = 0;
     std::optional<ChildProcess> process_;
     std::uint16_t port_ = 0;
+};
+
+// A read-only connection to a database file, e.g. one a (killed) daemon wrote. Busy waits
+// are bounded, so a live daemon's commit cannot stall a test.
+class ReadOnlyDatabase {
+  public:
+    explicit ReadOnlyDatabase(const std::filesystem::path& path);
+    ~ReadOnlyDatabase();
+    ReadOnlyDatabase(const ReadOnlyDatabase&) = delete;
+    ReadOnlyDatabase& operator=(const ReadOnlyDatabase&) = delete;
+
+    // Each row of `sql` (with `text` bound to every ?), its columns rendered as text ('quoted'
+    // strings, NULL, numbers) and joined by '|'. Throws std::runtime_error on a bad query.
+    std::vector<std::string> rows(const std::string& sql, const std::optional<std::string>& text = {});
+    // The integer in column 0 of the first row; throws when there is no row.
+    std::int64_t integer(const std::string& sql, const std::optional<std::string>& text = {});
+
+  private:
+    ::sqlite3* db_ = nullptr;
 };
 
 // Every row of every table of the SQLite database at `path`, rendered as text and sorted, by
