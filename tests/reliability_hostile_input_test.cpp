@@ -237,6 +237,13 @@ TEST_CASE("hostile requests to every route get a 4xx naming the field and change
     INFO("tables changed: " << json(loyalty::test::differing_tables(before, after)).dump());
     CHECK(after == before);
     CHECK(loyalty::test::integrity_check(till.database()) == "ok");
+    // The log says what was refused, never whose data it was.
+    const std::string log = till.process().stderr_text();
+    for (const std::string& personal : {valid_card(1), valid_card(2), std::string("Somebody Else"),
+                                        std::string("b@example.com"), std::string("DROP TABLE")}) {
+        INFO(personal);
+        CHECK(log.find(personal) == std::string::npos);
+    }
 }
 
 TEST_CASE("SQL metacharacters in a valid sale are stored as text, never run", "[reliability][hostile]") {

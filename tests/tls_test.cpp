@@ -344,6 +344,17 @@ TEST_CASE("a till refuses head office whose certificate another CA signed, or th
     }
 }
 
+TEST_CASE("loyalty-certs leaves every private key readable by its owner only") {
+    const Certificates& certificates = Certificates::get();
+    for (const fs::path& key : {certificates.chain() / "ca.key", certificates.chain() / "hq" / "server.key",
+                                certificates.till("0042-03") / "till.key"}) {
+        INFO(key);
+        REQUIRE(fs::exists(key));
+        const fs::perms others = fs::perms::group_all | fs::perms::others_all;
+        CHECK((fs::status(key).permissions() & others) == fs::perms::none);
+    }
+}
+
 TEST_CASE("a till offering only TLS 1.1 is refused by head office") {
     asio::ssl::context context = hand_made_client(true, TLS1_1_VERSION);
     const Outcome outcome = exchange(context);
