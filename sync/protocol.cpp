@@ -281,6 +281,10 @@ BodyResult decode_body(std::uint8_t type, std::span<const std::uint8_t> bytes) {
         // nlohmann's text carries the byte offset of the fault, which is worth keeping.
         return DecodeError{DecodeErrc::bad_json,
                            std::string(name) + " body is not valid JSON: " + parse_error.what()};
+    } catch (const json::out_of_range& overflow) {
+        // A number no double holds (1e999): nlohmann throws this, not parse_error.
+        return DecodeError{DecodeErrc::bad_json,
+                           std::string(name) + " body is not valid JSON: " + overflow.what()};
     }
     if (!object.is_object()) {
         return DecodeError{DecodeErrc::bad_json, std::string(name) + " body is not a JSON object"};

@@ -20,7 +20,7 @@ constexpr std::uint64_t response_body_limit = 64 * 1024 * 1024;
 nlohmann::json ClientResponse::json() const {
     try {
         return nlohmann::json::parse(body);
-    } catch (const nlohmann::json::parse_error& error) {
+    } catch (const nlohmann::json::exception& error) {  // parse_error, or out_of_range for 1e999
         throw HttpClientError("the response body (HTTP " + std::to_string(status) +
                               ") is not JSON: " + error.what());
     }
