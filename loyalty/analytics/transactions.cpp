@@ -2,6 +2,7 @@
 
 #include <array>
 #include <charconv>
+#include <deque>
 
 #include "loyalty/clock.hpp"
 
@@ -128,7 +129,9 @@ private:
     }
 
     std::vector<std::string_view> fields_;
-    std::vector<std::string> unquoted_;
+    // A deque, not a vector: fields_ views these strings, and a vector that grows moves them
+    // (a short string's characters live inside it), leaving the views dangling.
+    std::deque<std::string> unquoted_;
     std::size_t unquoted_used_ = 0;
 };
 
