@@ -2,7 +2,9 @@
 # Builds and runs the tests under sanitizers, each in its own build directory (docs/RELIABILITY.md).
 #   scripts/sanitize.sh address   every test under AddressSanitizer + UndefinedBehaviorSanitizer
 #                                 (build-asan/)
-#   scripts/sanitize.sh thread    the networking tests under ThreadSanitizer (build-tsan/)
+#   scripts/sanitize.sh thread [TEST...]
+#                                 the networking tests (or the ones named) under ThreadSanitizer
+#                                 (build-tsan/)
 # Any finding stops the test that made it (-fno-sanitize-recover=all, halt_on_error) and fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +23,8 @@ case "$kind" in
     ;;
   thread)
     # The tests with sockets, threads and coroutines; the core is single-threaded by design.
-    tests=(http_server_test loyaltyd_test till_agent_test hq_server_test sync_integration_test)
+    tests=("${@:2}")
+    [ ${#tests[@]} -gt 0 ] || tests=(http_server_test loyaltyd_test till_agent_test hq_server_test sync_integration_test)
     cmake -S . -B build-tsan "${flags[@]}" -DLOYALTY_SANITIZE=thread >/dev/null
     targets=()
     for test in "${tests[@]}"; do targets+=(--target "$test"); done

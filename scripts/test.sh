@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The test command: installs dependencies, builds once and runs every Catch2 test via CTest; then
 # the reliability stages of docs/RELIABILITY.md: the whole suite again under AddressSanitizer and
-# UndefinedBehaviorSanitizer (build-asan/), and each libFuzzer target for a bounded time
-# (build-fuzz/).
+# UndefinedBehaviorSanitizer (build-asan/), the HTTP server's test under ThreadSanitizer
+# (build-tsan/), and each libFuzzer target for a bounded time (build-fuzz/).
 #   LOYALTY_SANITIZE_STAGE=0   skip the sanitizer stage      LOYALTY_FUZZ_SECONDS=N  per fuzzer (45; 0 skips)
-#   LOYALTY_TSAN=1             add ThreadSanitizer for the networking tests (build-tsan/)
+#   LOYALTY_TSAN=1             ThreadSanitizer for all the networking tests, not only the HTTP server's
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -16,8 +16,13 @@ if [ "${LOYALTY_SANITIZE_STAGE:-1}" != 0 ]; then
   scripts/sanitize.sh address
 fi
 if [ "${LOYALTY_TSAN:-0}" = 1 ]; then
-  stage "ThreadSanitizer"
+  stage "ThreadSanitizer: the networking tests"
   scripts/sanitize.sh thread
+elif [ "${LOYALTY_SANITIZE_STAGE:-1}" != 0 ]; then
+  # The HTTP server's I/O and handler threads, in a few minutes; the rest needs a second build
+  # of most of the tree, so it is opt-in.
+  stage "ThreadSanitizer: http_server_test"
+  scripts/sanitize.sh thread http_server_test
 fi
 if [ "${LOYALTY_FUZZ_SECONDS:-45}" != 0 ]; then
   stage "fuzzing"
