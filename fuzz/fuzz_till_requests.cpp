@@ -41,7 +41,7 @@ struct Till {
             clock, *parse_rules_text(default_rules_text()));
         pos::add_till_routes(router, *program, {"S01-T1", "S01"}, std::make_shared<http::MetricsRegistry>());
         const std::string payload = "700100000000001";
-        const auto member = program->enroll({.card = payload + luhn_check_digit(payload), .name = "Fuzz"});
+        const auto member = program->enroll({payload + luhn_check_digit(payload), "", "Fuzz", ""});
         check(member.ok());
         member_id = member->result.member_id;
     }
