@@ -82,7 +82,7 @@ TEST_CASE("FP-growth agrees with brute force on random baskets") {
     CHECK(as_map(frequent_itemsets(baskets, 0.05, 4)) == brute_force(baskets, 9, 20, 4));
 }
 
-TEST_CASE("Rules carry support, confidence and lift; single-item right-hand side by default") {
+TEST_CASE("Rules carry support, confidence and lift, single-item right-hand side by default") {
     RuleConfig config;
     config.min_support = 0.4;
     config.min_confidence = 0.6;

@@ -142,7 +142,7 @@ TEST_CASE("a run is stored with its id and date and every member reads back as c
     CHECK_FALSE(hq.store->latest_member_segment("no-such-member"));
 }
 
-TEST_CASE("a run is stored once per as-of date and parameters; --replace makes a new one", "[hq_segmentation]") {
+TEST_CASE("a run is stored once per as-of date and parameters, --replace makes a new one", "[hq_segmentation]") {
     HeadOffice hq;
     const auto first = hq.segment(hq.config());
     REQUIRE(first.computed);

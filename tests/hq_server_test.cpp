@@ -234,7 +234,7 @@ protocol::Error refusal_for(FakeTill& till) {
 
 }  // namespace
 
-TEST_CASE("events are stored once across replays and reconnects; gaps are refused", "[hq_server]") {
+TEST_CASE("events are stored once across replays and reconnects, gaps are refused", "[hq_server]") {
     HeadOffice hq(files());
     TillNode& till_node = node("S01-T1");
     const std::uint64_t start = hq.till("S01-T1").at("last_acked_seq");

@@ -53,7 +53,7 @@ TEST_CASE("k-means is deterministic for a seed") {
     CHECK(first.centroids == second.centroids);
 }
 
-TEST_CASE("Standardised columns have mean 0 and deviation 1; constant columns become 0") {
+TEST_CASE("Standardised columns have mean 0 and deviation 1, constant columns become 0") {
     std::vector<double> points = {1, 5, 2, 5, 3, 5, 6, 5};
     standardise_columns(points, 2);
     double sum = 0, squares = 0;

@@ -393,7 +393,7 @@ TEST_CASE("an enrolment conflict names the card it is keyed by", "[loyaltyd]") {
                  409, "idempotency_conflict", "card");
 }
 
-TEST_CASE("members are found by id, card and phone; unknown ones are 404", "[loyaltyd]") {
+TEST_CASE("members are found by id, card and phone, unknown ones are 404", "[loyaltyd]") {
     Till till;
     HttpClient& client = till.client();
     const json member = enroll(client, 7);
@@ -509,7 +509,7 @@ TEST_CASE("a quote computes what the purchase will do and writes nothing", "[loy
     CHECK(bought.at("net_cents") == quote.at("net_cents"));
 }
 
-TEST_CASE("redemption pays with points; too many points is 422 naming redeem_points", "[loyaltyd]") {
+TEST_CASE("redemption pays with points, too many points is 422 naming redeem_points", "[loyaltyd]") {
     Till till;
     HttpClient& client = till.client();
     const std::string member_id = enroll(client, 1).at("member_id");
@@ -542,7 +542,7 @@ TEST_CASE("redemption pays with points; too many points is 422 naming redeem_poi
     CHECK(sum == 300 - 200 + earned);
 }
 
-TEST_CASE("returns are partial and once per unit; voids undo a sale", "[loyaltyd]") {
+TEST_CASE("returns are partial and once per unit, voids undo a sale", "[loyaltyd]") {
     Till till;
     HttpClient& client = till.client();
     const std::string member_id = enroll(client, 1).at("member_id");

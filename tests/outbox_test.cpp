@@ -20,7 +20,7 @@ void check_gapless(Outbox& outbox) {
 
 }  // namespace
 
-TEST_CASE("every state change writes one event, numbered without gaps; refusals and replays none") {
+TEST_CASE("every state change writes one event, numbered without gaps, refusals and replays none") {
     CoreFixture fixture;
     Outbox& outbox = fixture.program->outbox();
     std::vector<std::string> types;

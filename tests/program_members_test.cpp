@@ -48,7 +48,7 @@ TEST_CASE("the member is found by card, normalised phone or id") {
     CHECK(fixture.program->find_member({"", "", "0123456789"}).error().kind == ErrorKind::not_found);
 }
 
-TEST_CASE("an enrollment replay returns the same member; other data is a conflict") {
+TEST_CASE("an enrollment replay returns the same member, other data is a conflict") {
     CoreFixture fixture;
     const EnrollRequest request{valid_card(1), "", "Ada", ""};
     const auto first = fixture.program->enroll(request);
@@ -171,7 +171,7 @@ TEST_CASE("replacing into a card another member holds is a conflict") {
     CHECK(fixture.program->replace_card("1234", valid_card(4)).error().field == "lost_card");
 }
 
-TEST_CASE("a member may hold several cards; block_card blocks one") {
+TEST_CASE("a member may hold several cards, block_card blocks one") {
     CoreFixture fixture;
     const std::string member = fixture.enroll(1);
     auto added = fixture.program->add_card(member, valid_card(2));

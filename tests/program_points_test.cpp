@@ -77,7 +77,7 @@ TEST_CASE("a retried purchase earns once: same request replays, another request 
     fixture.check_invariants(member);
 }
 
-TEST_CASE("points pay part of a basket; that part earns nothing") {
+TEST_CASE("points pay part of a basket, that part earns nothing") {
     CoreFixture fixture(flat());
     const std::string member = fixture.enroll(1);
     fixture.buy("T-1", member, {line("TV", "electronics", 1, 100000)});

@@ -169,7 +169,7 @@ TEST_CASE("reversing points the member already spent leaves a reported debt that
     fixture.check_invariants(member);
 }
 
-TEST_CASE("a sale can be voided the same day; it undoes everything once") {
+TEST_CASE("a sale can be voided the same day, it undoes everything once") {
     CoreFixture fixture(flat());
     const std::string member = fixture.enroll(1);
     fixture.buy("T-0", member, {line("A", "x", 1, 100000)});

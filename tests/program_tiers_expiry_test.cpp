@@ -67,7 +67,7 @@ TEST_CASE("the tier never follows the points balance nor counts points or exclud
     CHECK(fixture.buy("T-5", member, {line("C", "x", 1, 500)}).tier_after == "Silver");
 }
 
-TEST_CASE("a return lowers qualifying spend; the downgrade waits for the grace period") {
+TEST_CASE("a return lowers qualifying spend, the downgrade waits for the grace period") {
     CoreFixture fixture;
     const std::string member = fixture.enroll(1);
     fixture.buy("T-1", member, {line("A", "x", 1, 60000)});

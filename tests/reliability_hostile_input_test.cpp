@@ -271,7 +271,7 @@ TEST_CASE("SQL metacharacters in a valid sale are stored as text, never run", "[
     CHECK(loyalty::test::integrity_check(till.database()) == "ok");
 }
 
-TEST_CASE("raw HTTP abuse gets a 4xx or a closed connection; slow-loris is dropped", "[reliability][hostile]") {
+TEST_CASE("raw HTTP abuse gets a 4xx or a closed connection, slow-loris is dropped", "[reliability][hostile]") {
     TempDir directory;
     TillDaemon till(LOYALTYD_PATH, directory.path(), till_config());
     HttpClient client = till.client();

@@ -243,7 +243,7 @@ TEST_CASE("a member enrolled at till A earns at till B and has one balance every
     CHECK(eventually(everywhere));
 }
 
-TEST_CASE("events made while head office is down arrive exactly once; SIGKILL on either side loses nothing",
+TEST_CASE("events made while head office is down arrive exactly once, SIGKILL on either side loses nothing",
           "[sync][integration][crash]") {
     Chain chain;
     std::optional<HeadOffice> hq(std::in_place, chain);
@@ -356,7 +356,7 @@ TEST_CASE("a sale for a card enrolled at an unsynced till is queued and recorded
     }));
 }
 
-TEST_CASE("rules installed at a running head office reach every till; an older version is refused",
+TEST_CASE("rules installed at a running head office reach every till, an older version is refused",
           "[sync][integration][rules]") {
     Chain chain;
     HeadOffice hq(chain);

@@ -377,7 +377,7 @@ TEST_CASE("connections dropped at once are retried with backoff until one holds"
     CHECK(status["pending_events"] == 0);
 }
 
-TEST_CASE("a head office that is down is retried; the agent reports it offline meanwhile", "[till_agent]") {
+TEST_CASE("a head office that is down is retried, the agent reports it offline meanwhile", "[till_agent]") {
     Till till;
     till.sell(1);
     std::uint16_t closed_port = 0;
