@@ -244,6 +244,11 @@ int run(Client& client, const std::vector<std::string>& command, const Flags& fl
                         [](const json& a) { print_basket_answer(a, "Quote (nothing recorded)"); });
         body["txn_id"] = flags.require("txn");
         return show(client.call("POST", "/v1/purchases", body), [](const json& a) {
+            if (a.value("status", "") == "queued") {  // 202: a card this till does not know yet
+                std::cout << "Sale " << a["txn_id"].get<std::string>() << " queued ("
+                          << format_cents(a["net_cents"]) << "): " << a["message"].get<std::string>() << "\n";
+                return;
+            }
             print_basket_answer(a, "Sale " + a["txn_id"].get<std::string>() + " recorded");
         });
     }
