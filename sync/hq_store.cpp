@@ -204,6 +204,14 @@ BatchOutcome SqliteHqStore::store_batch(const std::string& till_id,
     std::uint64_t last = till->last_seq;
     for (const protocol::Event& event : events) {
         if (event.seq <= last) {
+            if (reuses_sequence(till_id, event)) {
+                outcome.stopped = Error{ErrorKind::conflict, "sequence_reused",
+                                        "till " + till_id + " sent seq " + std::to_string(event.seq) +
+                                            " with other content than head office holds (a till restored "
+                                            "from a backup?); enrol it again as a new till",
+                                        "seq"};
+                break;
+            }
             ++outcome.replayed;
             continue;
         }
@@ -226,6 +234,19 @@ BatchOutcome SqliteHqStore::store_batch(const std::string& till_id,
     }
     outcome.highest_contiguous_seq = last;
     return outcome;
+}
+
+// A replay must repeat what head office holds. A till restored from a backup numbers its new
+// sales from the backup's sequence: taking those as replays would drop the sales silently.
+bool SqliteHqStore::reuses_sequence(const std::string& till_id, const protocol::Event& event) {
+    Statement& stored = program_.database().prepare(
+        "SELECT type, payload FROM till_events WHERE till_id = ? AND seq = ?");
+    stored.bind(till_id, signed_of(event.seq));
+    bool differs = false;
+    if (stored.step())
+        differs = stored.text(0) != event.type || stored.text(1) != event.payload.dump();
+    stored.reset();
+    return differs;
 }
 
 void SqliteHqStore::record_event(const std::string& till_id, const protocol::Event& event) {

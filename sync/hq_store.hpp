@@ -185,6 +185,7 @@ class SqliteHqStore final : public HqStore {
     std::size_t prune_member_segments(std::size_t keep) override;
 
   private:
+    bool reuses_sequence(const std::string& till_id, const protocol::Event& event);
     void record_event(const std::string& till_id, const protocol::Event& event);
 
     Program& program_;

@@ -191,3 +191,19 @@ TEST_CASE("members_in_payload finds every member an event is about", "[hq_store]
     CHECK(hq::members_in_payload({{"member_id", "m5"}}) == std::vector<std::string>{"m5"});
     CHECK(hq::members_in_payload(nullptr).empty());
 }
+
+TEST_CASE("a till that reuses a sequence number with other content is refused, not taken as a replay",
+          "[hq_store]") {
+    Chain chain;
+    const auto member = chain.till_a.program.enroll({valid_card(9), "", "Cy", ""}).value().result;
+    REQUIRE(chain.till_a.program.purchase(sale("A1", member.member_id, {line("x", "food", 1, 10000)})).ok());
+    auto events = wire_events(chain.till_a.program);
+    REQUIRE(chain.store.store_batch("S01-T1", events).stored == 2);
+    // As after a restore from a backup taken before A1: seq 2 now carries another sale.
+    events[1].payload["request"]["txn_id"] = "A1-after-restore";
+    const hq::BatchOutcome outcome = chain.store.store_batch("S01-T1", events);
+    REQUIRE(outcome.stopped);
+    CHECK(outcome.stopped->code == "sequence_reused");
+    CHECK(outcome.highest_contiguous_seq == 2);
+    CHECK(balance(chain.hq.program, member.member_id) == 100);
+}

@@ -229,7 +229,8 @@ TEST_CASE("a member enrolled at till A earns at till B and has one balance every
                                                json{{"card", card_number(1)}, {"name", "Ada"}}), 201);
     const std::string id = member.at("member_id");
     a.buy("A1", id, 10'000);
-    REQUIRE(eventually([&] { return a.synced(); }));
+    // B must be on line too: offline, its lookup of an unknown card is a plain 404.
+    REQUIRE(eventually([&] { return a.synced() && b.synced(); }));
     // Till B has never seen the member: its lookup asks head office.
     const json at_b = expect(b.api().request("GET", "/v1/members?card=" + card_number(1)), 200);
     CHECK(at_b.at("member_id") == id);
@@ -301,7 +302,7 @@ TEST_CASE("concurrent offline redemptions at two tills are capped and the overdr
                                                json{{"card", card_number(4)}, {"name", "Di"}}), 201);
     const std::string id = member.at("member_id");
     a.buy("E1", id, 150'000);  // earns points worth redeeming twice
-    REQUIRE(eventually([&] { return a.synced(); }));
+    REQUIRE(eventually([&] { return a.synced() && b.synced(); }));
     REQUIRE(expect(b.api().request("GET", "/v1/members?card=" + card_number(4)), 200).at("member_id") == id);
     REQUIRE(eventually([&] { return b.synced() && b.balance(id) == a.balance(id); }));
     const std::int64_t balance = a.balance(id);
