@@ -73,13 +73,14 @@ Result<Recorded<QueuedPurchase>> Program::queue_purchase(const PurchaseRequest& 
 
 Result<QueueReplay> Program::record_queued_purchases() {
     State& s = *state_;
-    auto waiting = s.transact<std::vector<std::pair<std::string, std::string>>>([&] {
-        std::vector<std::pair<std::string, std::string>> rows;
+    using Waiting = std::vector<std::pair<std::string, std::string>>;  // txn_id, request JSON
+    auto waiting = s.transact<Waiting>([&] {
+        Waiting rows;
         Statement& select = s.database.prepare(
             "SELECT q.txn_id, q.request FROM queued_purchases q JOIN cards c ON c.card_number = q.card "
             "WHERE q.status = 'queued' ORDER BY q.queued_at, q.txn_id");
         while (select.step()) rows.emplace_back(select.text(0), select.text(1));
-        return Result<std::vector<std::pair<std::string, std::string>>>(std::move(rows));
+        return Result<Waiting>(std::move(rows));
     });
     if (!waiting) return waiting.error();
     QueueReplay replay;

@@ -85,12 +85,7 @@ std::function<void()> queued_purchase_retry(std::shared_ptr<Program> program, sy
             if (const auto snapshot = agent.query_member(protocol::MemberKey::card, card, query_timeout))
                 (void)program->import_member_snapshot(*snapshot);
         }
-        const auto replay = program->record_queued_purchases();
-        if (!replay || replay->recorded + replay->refused > 0)
-            http::log_event(replay ? http::LogLevel::info : http::LogLevel::warn, "queued_purchases",
-                            {{"recorded", replay ? replay->recorded : 0},
-                             {"refused", replay ? replay->refused : 0},
-                             {"ok", replay.ok()}});
+        pos::record_queued_purchases(*program);
     };
 }
 

@@ -65,17 +65,6 @@ json summary_json(Program& program, const std::string& member_id) {
     return json(take(program.summary(member_id)));
 }
 
-// Sales queued for cards now known here become ordinary purchases. A failure only delays them
-// to the next member that arrives (or the daemon's periodic pass), so it is logged, not raised.
-void record_queued_purchases(Program& program) {
-    const auto replay = program.record_queued_purchases();
-    if (!replay)
-        http::log_event(http::LogLevel::warn, "queued_purchases_failed", {{"message", replay.error().message}});
-    else if (replay->recorded + replay->refused > 0)
-        http::log_event(http::LogLevel::info, "queued_purchases_recorded",
-                        {{"recorded", replay->recorded}, {"refused", replay->refused}});
-}
-
 // Asks head office (when there is a sync agent) for the member `reference` names and imports
 // them; true if they are now known here.
 bool import_from_head_office(Program& program, const MemberRef& reference, const RemoteMemberLookup& remote) {
@@ -204,6 +193,15 @@ void add_points_routes(http::Router& router, Program& program, const RemoteMembe
 }
 
 }  // namespace
+
+void record_queued_purchases(Program& program) {
+    const auto replay = program.record_queued_purchases();
+    if (!replay)
+        http::log_event(http::LogLevel::warn, "queued_purchases_failed", {{"message", replay.error().message}});
+    else if (replay->recorded + replay->refused > 0)
+        http::log_event(http::LogLevel::info, "queued_purchases_recorded",
+                        {{"recorded", replay->recorded}, {"refused", replay->refused}});
+}
 
 int status_for(ErrorKind kind) {
     switch (kind) {

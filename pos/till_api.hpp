@@ -38,6 +38,10 @@ void add_till_routes(http::Router& router, Program& program, TillIdentity identi
                      std::shared_ptr<http::MetricsRegistry> metrics,
                      SyncStatusProvider sync_status = {}, RemoteMemberLookup remote_lookup = {});
 
+// Sales queued for cards now known here become ordinary purchases. A failure only delays them
+// to the next member that arrives or the next periodic pass, so it is logged, not raised.
+void record_queued_purchases(Program& program);
+
 int status_for(ErrorKind kind);
 http::Response error_response(const Error& error);
 

@@ -1204,20 +1204,28 @@ std::string read_text(const fs::path& path) {
 
 fs::path openapi_path() { return fs::path(LOYALTY_SOURCE_DIR) / "docs" / "openapi.yaml"; }
 
+// The till's routes in this process, over a Program on a fresh database, without a socket.
+struct InProcessTill {
+    explicit InProcessTill(loyalty::pos::RemoteMemberLookup remote_lookup = {})
+        : rules(loyalty::parse_rules_text(loyalty::default_rules_text()).value()),
+          program({(dir.path() / "till.db").string(), "S01-T1"}, clock, rules) {
+        loyalty::pos::add_till_routes(router, program, {"S01-T1", "S01"},
+                                      std::make_shared<loyalty::http::MetricsRegistry>(), {},
+                                      std::move(remote_lookup));
+    }
+    TempDir dir;
+    const loyalty::SystemClock clock;
+    const loyalty::RuleSet rules;
+    loyalty::Program program;
+    loyalty::http::Router router;
+};
+
 }  // namespace
 
 TEST_CASE("docs/openapi.yaml lists exactly the routes the daemon serves", "[loyaltyd][openapi]") {
-    TempDir dir;
-    const loyalty::SystemClock clock;
-    const auto rules = loyalty::parse_rules_text(loyalty::default_rules_text());
-    REQUIRE(rules.ok());
-    loyalty::Program program({(dir.path() / "till.db").string(), "S01-T1"}, clock, *rules);
-    loyalty::http::Router router;
-    loyalty::pos::add_till_routes(router, program, {"S01-T1", "S01"},
-                                  std::make_shared<loyalty::http::MetricsRegistry>());
-
+    const InProcessTill till;
     std::set<std::string> served;
-    for (const auto& route : router.routes()) served.insert(route.method + " " + route.pattern);
+    for (const auto& route : till.router.routes()) served.insert(route.method + " " + route.pattern);
     const std::set<std::string> documented = documented_operations(read_text(openapi_path()));
     REQUIRE(served.size() >= 16);
     for (const std::string& operation : served) {
@@ -1269,22 +1277,14 @@ TEST_CASE("docs/openapi.yaml names the fields the daemon emits", "[loyaltyd][ope
 
 TEST_CASE("a till with sync queues a sale for a card nobody knows and records it once the member enrols",
           "[loyaltyd][queue][openapi]") {
-    TempDir dir;
-    const loyalty::SystemClock clock;
-    const auto rules = loyalty::parse_rules_text(loyalty::default_rules_text());
-    REQUIRE(rules.ok());
-    loyalty::Program program({(dir.path() / "till.db").string(), "S01-T1"}, clock, *rules);
-    loyalty::http::Router router;
     int lookups = 0;  // head office is asked, and does not know the card
-    loyalty::pos::add_till_routes(router, program, {"S01-T1", "S01"},
-                                  std::make_shared<loyalty::http::MetricsRegistry>(), {},
-                                  [&lookups](std::string_view, const std::string&) {
-                                      ++lookups;
-                                      return std::optional<json>();
-                                  });
-    const auto call = [&router](const std::string& method, const std::string& path, const json& body) {
+    InProcessTill till([&lookups](std::string_view, const std::string&) {
+        ++lookups;
+        return std::optional<json>();
+    });
+    const auto call = [&till](const std::string& method, const std::string& path, const json& body) {
         loyalty::http::Request request{method, path, path, {}, {}, {}, body.dump()};
-        const auto match = router.match(method, path);
+        const auto match = till.router.match(method, path);
         REQUIRE(match.handler != nullptr);
         request.path_params = match.path_params;
         loyalty::http::Response response;
@@ -1317,5 +1317,5 @@ TEST_CASE("a till with sync queues a sale for a card nobody knows and records it
     CHECK(replayed_status == 200);
     CHECK(recorded.at("member_id") == member.at("member_id"));
     CHECK(recorded.at("points_earned").get<std::int64_t>() > 0);
-    CHECK(program.queued_purchase_count() == 0);
+    CHECK(till.program.queued_purchase_count() == 0);
 }
