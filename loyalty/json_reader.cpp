@@ -125,6 +125,28 @@ const nlohmann::json* JsonReader::array(std::string_view key) {
     return value;
 }
 
+std::vector<std::string> JsonReader::strings(std::string_view key, std::size_t max_items,
+                                            std::size_t max_length) {
+    std::vector<std::string> values;
+    const nlohmann::json* list = array(key);
+    if (!list) return values;
+    if (list->size() > max_items) {
+        fail(key, "must have at most " + std::to_string(max_items) + " items");
+        return values;
+    }
+    for (std::size_t i = 0; i < list->size(); ++i) {
+        const nlohmann::json& item = (*list)[i];
+        const std::string item_key = std::string(key) + "[" + std::to_string(i) + "]";
+        if (!item.is_string() || item.get_ref<const std::string&>().empty() ||
+            item.get_ref<const std::string&>().size() > max_length) {
+            fail(item_key, "must be a string of 1 to " + std::to_string(max_length) + " characters");
+            return {};
+        }
+        values.push_back(item.get<std::string>());
+    }
+    return values;
+}
+
 void JsonReader::only(std::initializer_list<std::string_view> known) {
     if (error_) return;
     for (const auto& item : object_.items()) {

@@ -89,7 +89,7 @@ void to_json(nlohmann::json& out, const MemberSummary& summary) {
                             {"qualifying_spend_cents", summary.standing.spend_cents},
                             {"qualifying_purchases", summary.standing.purchases},
                             {"message", progress.message}};
-    out["offers"] = nlohmann::json::array();
+    out["offers"] = summary.offers;
 }
 
 }  // namespace loyalty

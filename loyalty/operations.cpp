@@ -60,7 +60,7 @@ struct Pricing {
     int tier = 0;
     Points spendable = 0;
     RedemptionValue redemption;
-    Earning earning;
+    OfferedEarning offered;  // the rules' earning and the member's offers on the basket
 };
 
 // How many more points the member may earn now under the caps; -1 if uncapped.
@@ -97,19 +97,22 @@ Points redeemed_here_today(Program::State& s, const std::string& member_id, Time
 Result<Pricing> price(Program::State& s, const Member* member, const PurchaseRequest& request,
                       Timestamp now) {
     Pricing pricing;
-    Cents net = 0;
-    for (const BasketLine& line : request.lines) net += line.net_cents();
     Points headroom = -1;
+    std::vector<OfferStanding> offers;
     if (member) {
         pricing.tier = s.tier_index(*member);
         pricing.spendable = s.book.spendable(member->member_id, now);
         headroom = cap_headroom(s.database, s.rules, member->member_id, now);
+        offers = s.offer_standings(member->member_id, now);
     }
-    auto redemption = price_redemption(s.rules, request.redeem_points, net, pricing.spendable);
-    if (!redemption) return redemption.error();
-    if (member && redemption->points > 0 && !s.online()) {
+    auto offered = apply_offers({s.rules, pricing.tier, pricing.spendable, request.redeem_points, headroom},
+                                request.lines, offers, &pricing.redemption);
+    if (!offered) return offered.error();
+    pricing.offered = std::move(offered).value();
+    const Points redeemed = pricing.redemption.points;
+    if (member && redeemed > 0 && !s.online()) {
         const Points today = redeemed_here_today(s, member->member_id, now);
-        if (today + redemption->points > s.options.offline_redemption_cap)
+        if (today + redeemed > s.options.offline_redemption_cap)
             return Error{ErrorKind::refused, "offline_redemption_cap",
                          "the till is offline: a member may redeem at most " +
                              std::to_string(s.options.offline_redemption_cap) +
@@ -117,16 +120,13 @@ Result<Pricing> price(Program::State& s, const Member* member, const PurchaseReq
                              std::to_string(today) + " already redeemed today)",
                          "redeem_points"};
     }
-    pricing.redemption = *redemption;
-    pricing.earning = compute_earning(s.rules, pricing.tier, request.lines, pricing.redemption.cents,
-                                      headroom);
     return pricing;
 }
 
 // The figures a quote and a purchase answer share, so both always say the same thing.
 template <class Answer>
 void fill_basket_figures(Answer& answer, const Pricing& pricing) {
-    const Earning& earning = pricing.earning;
+    const Earning& earning = pricing.offered.earning;
     answer.net_cents = earning.net_cents;
     answer.eligible_cents = earning.eligible_cents;
     answer.redeemed_cents = pricing.redemption.cents;
@@ -135,6 +135,9 @@ void fill_basket_figures(Answer& answer, const Pricing& pricing) {
     answer.points_redeemed = pricing.redemption.points;
     answer.points_capped = earning.points_before_cap - earning.points;
     answer.minimum_spend_met = earning.minimum_spend_met;
+    answer.offer_discount_cents = pricing.offered.offer_discount_cents;
+    answer.offers = pricing.offered.applied;
+    answer.offer_decisions = pricing.offered.decisions;
 }
 
 std::vector<LineResult> line_results(const std::vector<BasketLine>& lines, const Earning& earning) {
@@ -289,7 +292,7 @@ Result<Quote> Program::quote(const PurchaseRequest& unchecked) {
         }
         auto pricing = price(s, member ? &*member : nullptr, request, s.clock.now());
         if (!pricing) return pricing.error();
-        const Earning& earning = pricing->earning;
+        const Earning& earning = pricing->offered.earning;
         Quote quote;
         quote.member_id = member ? member->member_id : "";
         fill_basket_figures(quote, *pricing);
@@ -315,7 +318,8 @@ Result<Recorded<PurchaseResult>> Program::purchase(const PurchaseRequest& unchec
         const Timestamp now = s.clock.now();
         auto pricing = price(s, &*member, request, now);
         if (!pricing) return pricing.error();
-        const Earning& earning = pricing->earning;
+        const Earning& earning = pricing->offered.earning;
+        const std::vector<BasketLine>& lines = pricing->offered.lines;  // with offer discounts
         const Posting posting{member->member_id, request.txn_id, s.rules.version, now};
 
         PurchaseResult result;
@@ -342,8 +346,8 @@ Result<Recorded<PurchaseResult>> Program::purchase(const PurchaseRequest& unchec
         Statement& insert_line = s.database.prepare(
             "INSERT INTO purchase_lines(txn_id, line, sku, category, quantity, unit_price_cents, "
             "discount_cents, net_cents, points, qualifying_cents) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-        for (std::size_t i = 0; i < request.lines.size(); ++i) {
-            const BasketLine& line = request.lines[i];
+        for (std::size_t i = 0; i < lines.size(); ++i) {
+            const BasketLine& line = lines[i];
             const LineEarning& earned = earning.lines[i];
             // Tiers count what the member paid for eligible goods, never the points tender.
             const Cents line_qualifying =
@@ -356,6 +360,7 @@ Result<Recorded<PurchaseResult>> Program::purchase(const PurchaseRequest& unchec
         }
         const json activity =
             s.record_qualifying({member->member_id, now, qualifying, 1, request.txn_id});
+        s.record_offer_uses(s.use_key(request.txn_id), member->member_id, pricing->offered.applied, now);
 
         result.txn_id = request.txn_id;
         result.member_id = member->member_id;
@@ -493,6 +498,7 @@ Result<Recorded<VoidResult>> Program::void_purchase(const std::string& txn_id) {
                                                      purchase->redeemed_points,
                                                      expiry_for(s.rules, now), now).entry_id);
         s.database.prepare("UPDATE purchases SET status = 'voided' WHERE txn_id = ?").bind(txn_id).run();
+        s.void_offer_uses(s.use_key(txn_id));
         const json activity = s.record_qualifying(
             {purchase->member_id, purchase->created_at, -qualifying, -1, posting.operation_id});
         result.txn_id = txn_id;

@@ -315,6 +315,7 @@ Result<MemberSummary> Program::summary(const std::string& member_id) {
             s.book.expiring(member_id, now, now + s.options.expiring_soon_days * seconds_per_day);
         summary.standing = s.standing(member_id, now);
         summary.tier_progress = tier_progress(s.rules, s.tier_index(*member), summary.standing);
+        summary.offers = s.member_offers(member_id, now);
         summary.member = std::move(member).value();
         return summary;
     });

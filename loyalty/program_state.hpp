@@ -61,6 +61,17 @@ struct Program::State {
     Result<Done> settle_queued(const std::string& txn_id);
     // Cancels a sale still queued; false if there is none.
     bool cancel_queued(const std::string& txn_id);
+    // Offers (offers.cpp). A use is stored under use_key: "<node>/<txn_id>" everywhere.
+    std::string use_key(const std::string& txn_id) const { return options.node_id + "/" + txn_id; }
+    std::vector<OfferStanding> offer_standings(const std::string& member_id, Timestamp now);
+    std::vector<MemberOffer> member_offers(const std::string& member_id, Timestamp now);
+    void record_offer_uses(const std::string& use_key, const std::string& member_id,
+                           const std::vector<AppliedOffer>& applied, Timestamp at);
+    void void_offer_uses(const std::string& use_key);
+    // An "offer" or "offer_assignment" event; throws json or invalid_argument errors if malformed.
+    void apply_offer_event(const std::string& type, const nlohmann::json& payload, Timestamp now);
+    nlohmann::json offer_snapshot(const std::string& member_id);
+    void import_offer_snapshot(const std::string& member_id, const nlohmann::json& snapshot, Timestamp now);
     // Writes an outbox event for `type` carrying `body` plus the journal of posted entries.
     void publish(const std::string& type, nlohmann::json body, Timestamp at);
 };

@@ -115,6 +115,10 @@ Result<bool> Program::apply_remote_event(const std::string& origin, const Outbox
         if (s.database.changes() == 0) return false;
         try {
             const json& payload = event.payload;
+            if (origin == offers_origin) {
+                s.apply_offer_event(event.type, payload, now);
+                return true;
+            }
             if (event.type == "rules") {
                 auto rules = parse_rules(payload.at("rules"));
                 if (!rules) return rules.error();
@@ -131,9 +135,19 @@ Result<bool> Program::apply_remote_event(const std::string& origin, const Outbox
                                      origin + "/" + q.at("operation_id").get<std::string>()});
                 touched.insert(q.at("member_id").get<std::string>());
             }
-            if (event.type == "purchase") record_remote_purchase(s.database, origin, payload);
+            if (event.type == "purchase") {
+                record_remote_purchase(s.database, origin, payload);
+                const json& result = payload.at("result");
+                s.record_offer_uses(origin + "/" + result.at("txn_id").get<std::string>(),
+                                    result.at("member_id").get<std::string>(),
+                                    result.value("offers", std::vector<AppliedOffer>{}),
+                                    timestamp_of(result.at("created_at")));
+            }
             if (event.type == "return") record_remote_return(s.database, origin, payload);
-            if (event.type == "void") record_remote_void(s.database, origin, payload);
+            if (event.type == "void") {
+                record_remote_void(s.database, origin, payload);
+                s.void_offer_uses(origin + "/" + payload.at("result").at("txn_id").get<std::string>());
+            }
             for (const std::string& member_id : touched) s.reevaluate_tier(member_id, now);
         } catch (const std::exception& error) {  // json::exception, std::invalid_argument
             return Error{ErrorKind::invalid, "malformed_event",
@@ -176,8 +190,10 @@ Result<json> Program::member_snapshot(const std::string& member_id) {
                                   {"spend_cents", activity.integer(1)},
                                   {"purchases", activity.integer(2)},
                                   {"operation_id", activity.text(3)}});
-        return json{{"member", *member}, {"lots", s.book.lots(member_id)}, {"entries", entries},
-                    {"qualifying", qualifying}};
+        json snapshot = s.offer_snapshot(member_id);
+        snapshot.update({{"member", *member}, {"lots", s.book.lots(member_id)}, {"entries", entries},
+                         {"qualifying", qualifying}});
+        return snapshot;
     });
 }
 
@@ -196,6 +212,7 @@ Result<Member> Program::import_member_snapshot(const json& snapshot) {
                                          q.at("spend_cents").get<Cents>(), q.at("purchases").get<std::int64_t>(),
                                          q.at("operation_id").get<std::string>()});
             }
+            s.import_offer_snapshot(member.member_id, snapshot, s.clock.now());
             s.reevaluate_tier(member.member_id, s.clock.now());
             return s.load_member(member.member_id);
         } catch (const std::exception& error) {

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "loyalty/basket.hpp"
 #include "loyalty/json_reader.hpp"
 
 namespace loyalty {
@@ -50,20 +51,6 @@ std::map<std::string, Hundredths> read_multipliers(JsonReader& parent, std::stri
     return multipliers;
 }
 
-std::set<std::string> read_categories(JsonReader& parent, std::string_view key) {
-    std::set<std::string> categories;
-    const json* array = parent.array(key);
-    if (!array) return categories;
-    for (std::size_t i = 0; i < array->size(); ++i) {
-        if (!(*array)[i].is_string()) {
-            parent.fail(std::string(key) + "[" + std::to_string(i) + "]", "must be a string");
-            break;
-        }
-        categories.insert((*array)[i].get<std::string>());
-    }
-    return categories;
-}
-
 EarnRules read_earn(JsonReader& reader) {
     EarnRules earn;
     earn.points_per_unit = reader.hundredths("points_per_unit", 0, max_points_per_unit);
@@ -78,7 +65,8 @@ EarnRules read_earn(JsonReader& reader) {
     earn.cap_per_day = reader.integer("cap_per_day", 0, max_cap_points, 0);
     earn.cap_per_week = reader.integer("cap_per_week", 0, max_cap_points, 0);
     earn.cap_per_month = reader.integer("cap_per_month", 0, max_cap_points, 0);
-    earn.excluded_categories = read_categories(reader, "excluded_categories");
+    const auto excluded = reader.strings("excluded_categories", max_basket_lines, max_text_length);
+    earn.excluded_categories = {excluded.begin(), excluded.end()};
     earn.category_multipliers = read_multipliers(reader, "category_multipliers");
     reader.only({"points_per_unit", "rounding", "minimum_spend_cents", "lock_days",
                  "expiry_months", "cap_per_day", "cap_per_week", "cap_per_month",

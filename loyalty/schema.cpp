@@ -179,10 +179,44 @@ CREATE TABLE queued_purchases (
 CREATE INDEX queued_purchases_waiting ON queued_purchases(status, queued_at);
 )sql";
 
+// Personalised offers (offer.hpp), as head office publishes them: the definitions, who was
+// given which, and every use seen here. A use is keyed by "<node>/<txn_id>" wherever it is
+// stored, so a use arriving twice (the sale's event, then a member snapshot) counts once.
+constexpr std::string_view schema_v4 = R"sql(
+CREATE TABLE offers (
+    offer_id    TEXT PRIMARY KEY,
+    campaign_id TEXT NOT NULL,
+    status      TEXT NOT NULL CHECK (status IN ('active', 'paused', 'ended')),
+    valid_from  INTEGER NOT NULL,
+    valid_until INTEGER NOT NULL,
+    definition  TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE member_offers (
+    member_id   TEXT NOT NULL,
+    offer_id    TEXT NOT NULL,
+    assigned_at INTEGER NOT NULL,
+    PRIMARY KEY (member_id, offer_id)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE offer_uses (
+    operation_id   TEXT NOT NULL,
+    offer_id       TEXT NOT NULL,
+    member_id      TEXT NOT NULL,
+    points         INTEGER NOT NULL,
+    discount_cents INTEGER NOT NULL,
+    used_at        INTEGER NOT NULL,
+    voided         INTEGER NOT NULL DEFAULT 0 CHECK (voided IN (0, 1)),
+    PRIMARY KEY (operation_id, offer_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX offer_uses_by_offer ON offer_uses(offer_id, member_id);
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& program_migrations() {
-    static const std::vector<Migration> migrations = {{1, schema_v1}, {2, schema_v2}, {3, schema_v3}};
+    static const std::vector<Migration> migrations = {
+        {1, schema_v1}, {2, schema_v2}, {3, schema_v3}, {4, schema_v4}};
     return migrations;
 }
 

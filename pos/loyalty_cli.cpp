@@ -118,6 +118,23 @@ void print_member(const json& m) {
                   << m["points_expiring"]["date"].get<std::string>() << "\n";
     std::cout << "  Tier      " << m["tier"].get<std::string>() << " - "
               << m["tier_progress"]["message"].get<std::string>() << "\n";
+    for (const json& offer : m.value("offers", json::array()))
+        std::cout << "  Offer     " << offer["message"].get<std::string>() << "\n";
+}
+
+// Which offers applied and what each gave; why the others did not, when there is a reason
+// the cashier can act on ("spend 2.50 more...").
+void print_offers(const json& a) {
+    for (const json& offer : a.value("offers", json::array())) {
+        std::cout << "  Offer            " << offer["title"].get<std::string>() << ":";
+        if (offer["discount_cents"].get<long long>() > 0) std::cout << " -" << format_cents(offer["discount_cents"]);
+        if (offer["points"].get<long long>() > 0) std::cout << " +" << offer["points"] << " points";
+        std::cout << "\n";
+    }
+    for (const json& decision : a.value("offer_decisions", json::array()))
+        if (!decision["applied"].get<bool>() && !decision["message"].get<std::string>().empty())
+            std::cout << "  Offer not used   " << decision["title"].get<std::string>() << ": "
+                      << decision["message"].get<std::string>() << "\n";
 }
 
 void print_basket_answer(const json& a, const std::string& title) {
@@ -126,6 +143,7 @@ void print_basket_answer(const json& a, const std::string& title) {
     if (a["points_redeemed"].get<long long>() > 0)
         std::cout << "  Paid with points " << format_cents(a["redeemed_cents"]) << "  ("
                   << a["points_redeemed"] << " points)\n";
+    print_offers(a);
     std::cout << "  To pay           " << format_cents(a["amount_due_cents"]) << "\n"
               << "  Points earned    " << a["points_earned"];
     if (a.contains("tier") && !a["tier"].get<std::string>().empty())

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -32,6 +33,8 @@ public:
     // The member if present and of the expected type (an error otherwise); nullptr if absent.
     const nlohmann::json* object(std::string_view key);
     const nlohmann::json* array(std::string_view key);
+    // A list of non-empty strings; absent is empty.
+    std::vector<std::string> strings(std::string_view key, std::size_t max_items, std::size_t max_length);
     // Refuses members not in `known`: a misspelt rule must not be silently ignored.
     void only(std::initializer_list<std::string_view> known);
 

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "loyalty/clock.hpp"
+#include "loyalty/offer.hpp"
 #include "loyalty/result.hpp"
 #include "loyalty/rules.hpp"
 #include "loyalty/tier.hpp"
@@ -66,6 +67,7 @@ struct MemberSummary {
     PointsExpiring points_expiring;
     TierStanding standing;
     TierProgress tier_progress;
+    std::vector<MemberOffer> offers;  // given to the member, live now, with uses left
 };
 
 void to_json(nlohmann::json& out, const Card& card);

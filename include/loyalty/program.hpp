@@ -20,6 +20,7 @@
 #include "loyalty/clock.hpp"
 #include "loyalty/ledger.hpp"
 #include "loyalty/member.hpp"
+#include "loyalty/offer.hpp"
 #include "loyalty/outbox.hpp"
 #include "loyalty/purchase.hpp"
 #include "loyalty/queued_purchase.hpp"
@@ -126,6 +127,12 @@ public:
     std::vector<TierChange> tier_changes(const std::string& member_id);
     std::vector<Lot> lots(const std::string& member_id);
     BalanceAudit audit(const std::string& member_id);
+
+    // --- offers (offer.hpp): head office publishes them as events of offers_origin ---
+    std::vector<Offer> offers();
+    std::vector<OfferUse> offer_uses(const std::string& offer_id);
+    // Members who used an offer beyond its uses_per_member (only voided uses do not count).
+    std::vector<OfferOveruse> offer_overuses();
 
     // --- replication (the sync agent and head office use these) ---
     // Applies an event another node recorded: a till's outbox event at head office, or another

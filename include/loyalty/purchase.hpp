@@ -13,6 +13,7 @@
 
 #include "loyalty/basket.hpp"
 #include "loyalty/member.hpp"
+#include "loyalty/offer.hpp"
 #include "loyalty/result.hpp"
 #include "loyalty/rules.hpp"
 
@@ -71,6 +72,9 @@ struct PurchaseResult {
     Points points = 0;               // spendable balance after
     Points points_pending = 0;       // locked balance after
     std::string points_available_from;  // when this purchase's points unlock (ISO date)
+    Cents offer_discount_cents = 0;     // taken off net_cents by offers (already deducted)
+    std::vector<AppliedOffer> offers;   // the offers that applied, and what each gave
+    std::vector<OfferDecision> offer_decisions;  // every offer of the member, and why (not)
     std::vector<LineResult> lines;
     std::vector<std::string> entry_ids;
     std::string created_at;
@@ -91,6 +95,9 @@ struct Quote {
     Points points = 0;                 // spendable balance now
     std::string tier;
     std::int64_t rule_version = 0;
+    Cents offer_discount_cents = 0;
+    std::vector<AppliedOffer> offers;
+    std::vector<OfferDecision> offer_decisions;
     std::vector<LineResult> lines;
 };
 
@@ -132,15 +139,19 @@ struct Recorded {
 };
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LineResult, line, sku, category, quantity, net_cents, points)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PurchaseResult, txn_id, member_id, net_cents, eligible_cents,
-                                   redeemed_cents, amount_due_cents, points_earned,
-                                   points_redeemed, points_capped, minimum_spend_met,
-                                   rule_version, tier, tier_after, points, points_pending,
-                                   points_available_from, lines, entry_ids, created_at)
+// With defaults: an answer stored before a field existed still replays.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(PurchaseResult, txn_id, member_id, net_cents,
+                                                eligible_cents, redeemed_cents, amount_due_cents,
+                                                points_earned, points_redeemed, points_capped,
+                                                minimum_spend_met, rule_version, tier, tier_after,
+                                                points, points_pending, points_available_from,
+                                                offer_discount_cents, offers, offer_decisions,
+                                                lines, entry_ids, created_at)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Quote, member_id, net_cents, eligible_cents, redeemed_cents,
                                    amount_due_cents, points_earned, points_redeemed,
                                    points_capped, minimum_spend_met, max_redeemable_points,
-                                   points, tier, rule_version, lines)
+                                   points, tier, rule_version, offer_discount_cents, offers,
+                                   offer_decisions, lines)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ReturnResult, return_id, original_txn_id, member_id,
                                    refund_cents, refund_due_cents, points_reversed,
                                    points_refunded, points_shortfall, lines, points,
