@@ -1,5 +1,6 @@
 #include "hq_store.hpp"
 
+#include <limits>
 #include <set>
 
 #include "loyalty/identifiers.hpp"
@@ -100,6 +101,15 @@ void add_member_id(const json& object, std::set<std::string>& members) {
     const auto found = object.find("member_id");
     if (found != object.end() && found->is_string()) members.insert(found->get<std::string>());
 }
+// The feed rows a till is sent, versions ?1 < v <= ?2: every rule version (origin ?3), every
+// offer definition (origin ?5, no members), and other nodes' events about members the till ?4
+// knows (offer assignments included).
+constexpr const char* feed_for_till =
+    "e.version > ?1 AND e.version <= ?2 AND (e.till_id = ?3 "
+    "OR (e.till_id = ?5 AND NOT EXISTS (SELECT 1 FROM till_event_members m WHERE m.version = e.version)) "
+    "OR (e.till_id <> ?4 AND EXISTS (SELECT 1 FROM till_event_members m JOIN till_members k "
+    "ON k.member_id = m.member_id WHERE m.version = e.version AND k.till_id = ?4)))";
+
 
 Error till_error(ErrorKind kind, std::string code, std::string message) {
     return Error{kind, std::move(code), std::move(message), "till_id"};
@@ -309,12 +319,10 @@ FeedPage SqliteHqStore::downstream(const std::string& till_id, std::uint64_t aft
         static_cast<std::uint64_t>(database.query_integer("SELECT MAX(version) FROM till_events").value_or(0));
     page.scanned_to = std::max(after_version, head);
     Statement& rows = database.prepare(
-        "SELECT e.version, e.till_id, e.seq, e.type, e.payload, e.created_at FROM till_events e "
-        "WHERE e.version > ?1 AND e.version <= ?2 AND (e.till_id = ?3 OR (e.till_id <> ?4 AND EXISTS ("
-        "  SELECT 1 FROM till_event_members m JOIN till_members k ON k.member_id = m.member_id "
-        "  WHERE m.version = e.version AND k.till_id = ?4))) "
-        "ORDER BY e.version");
-    rows.bind(signed_of(after_version), signed_of(head), std::string(config_origin), till_id);
+        std::string("SELECT e.version, e.till_id, e.seq, e.type, e.payload, e.created_at FROM till_events e "
+                    "WHERE ") + feed_for_till + " ORDER BY e.version");
+    rows.bind(signed_of(after_version), signed_of(head), std::string(config_origin), till_id,
+              std::string(offers_origin));
     std::size_t bytes = 0;
     while (rows.step()) {
         const std::uint64_t version = static_cast<std::uint64_t>(rows.integer(0));
@@ -340,6 +348,9 @@ FeedPage SqliteHqStore::downstream(const std::string& till_id, std::uint64_t aft
             break;
         }
         bytes += size;
+        } else if (origin == offers_origin) {
+            item.kind = protocol::DownstreamKind::offer;
+            item.data = {{"seq", rows.integer(2)}, {"type", rows.text(3)}, {"payload", std::move(payload)}};
         page.items.push_back(std::move(item));
     }
     rows.reset();
@@ -360,11 +371,9 @@ std::uint64_t SqliteHqStore::pending_downstream(const std::string& till_id) {
     if (!till) return 0;
     return static_cast<std::uint64_t>(
         program_.database()
-            .query_integer(
-                "SELECT COUNT(*) FROM till_events e WHERE e.version > ?1 AND (e.till_id = ?2 OR "
-                "(e.till_id <> ?3 AND EXISTS (SELECT 1 FROM till_event_members m JOIN till_members k "
-                "ON k.member_id = m.member_id WHERE m.version = e.version AND k.till_id = ?3)))",
-                signed_of(till->downstream_cursor), std::string(config_origin), till_id)
+            .query_integer(std::string("SELECT COUNT(*) FROM till_events e WHERE ") + feed_for_till,
+                           signed_of(till->downstream_cursor), std::numeric_limits<std::int64_t>::max(),
+                           std::string(config_origin), till_id, std::string(offers_origin))
             .value_or(0));
 }
 
@@ -381,3 +390,48 @@ void SqliteHqStore::publish_current_rules() {
 }
 
 }  // namespace loyalty::hq
+Result<Done> SqliteHqStore::publish_offer(const Offer& offer) {
+    auto checked = parse_offer(json(offer));
+    if (!checked) return checked.error();
+    return publish_offer_event("offer", {{"offer", *checked}}, {});
+}
+
+Result<Done> SqliteHqStore::assign_offer(const std::string& offer_id, const std::vector<std::string>& member_ids,
+                                         bool assigned) {
+    if (!program_.database().query_integer("SELECT 1 FROM offers WHERE offer_id = ?", offer_id))
+        return Error{ErrorKind::not_found, "unknown_offer", "offer " + offer_id + " has not been published",
+                     "offer_id"};
+    if (member_ids.empty()) return Done{};
+    return publish_offer_event("offer_assignment",
+                               {{"offer_id", offer_id}, {"member_ids", member_ids}, {"assigned", assigned}},
+                               member_ids);
+}
+
+// Two commits, like store_batch: head office's own Program first, then the feed row. The seq
+// is past both, so after a crash between the two the next publication takes a new seq rather
+// than one head office has already applied; the lost feed row is one the caller, told of the
+// failure, publishes again.
+Result<Done> SqliteHqStore::publish_offer_event(const std::string& type, const json& payload,
+                                                const std::vector<std::string>& member_ids) {
+    Database& database = program_.database();
+    const std::string origin(offers_origin);
+    const std::int64_t seq =
+        1 + std::max(database.query_integer("SELECT COALESCE(MAX(seq), 0) FROM till_events WHERE till_id = ?", origin)
+                         .value_or(0),
+                     database.query_integer("SELECT COALESCE(MAX(seq), 0) FROM applied_events WHERE origin = ?", origin)
+                         .value_or(0));
+    const Timestamp now = clock_.now();
+    const Result<bool> applied = program_.apply_remote_event(origin, {seq, type, payload, now});
+    if (!applied) return applied.error();
+    Transaction transaction(database);
+    database.prepare("INSERT INTO till_events(till_id, seq, type, payload, created_at) VALUES (?, ?, ?, ?, ?)")
+        .bind(origin, seq, type, payload.dump(), now)
+        .run();
+    const std::int64_t version = *database.query_integer("SELECT last_insert_rowid()");
+    Statement& about = database.prepare(
+        "INSERT INTO till_event_members(version, member_id) VALUES (?, ?) ON CONFLICT DO NOTHING");
+    for (const std::string& member_id : member_ids) about.bind(version, member_id).run();
+    transaction.commit();
+    return Done{};
+}
+

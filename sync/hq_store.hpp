@@ -136,6 +136,14 @@ class HqStore {
     // Segmentation runs. Only finished runs are ever returned.
     // The finished run for (as_of, parameters), if any.
     virtual std::optional<SegmentRun> find_segment_run(const std::string& as_of,
+    // Offers (include/loyalty/offer.hpp): applied to head office's own Program and put in the
+    // feed under offers_origin. A definition (new, edited, paused, ended) goes to every till;
+    // an assignment only to tills that know one of its members (the others get it in the
+    // member's snapshot when they ask). Publishing again is harmless: tills upsert.
+    virtual Result<Done> publish_offer(const Offer& offer) = 0;
+    // Gives (assigned) or withdraws an offer for members; refused for an offer never published.
+    virtual Result<Done> assign_offer(const std::string& offer_id, const std::vector<std::string>& member_ids,
+                                      bool assigned) = 0;
                                                        const nlohmann::json& parameters) = 0;
     // Stores a run with `members` rows from `row`, committing in batches so that the write lock
     // is never held for long; readers see the run only once every row is in. If a finished run
@@ -180,6 +188,9 @@ class SqliteHqStore final : public HqStore {
                                  bool replace) override;
     std::vector<SegmentRun> segment_runs(std::size_t limit) override;
     std::optional<SegmentRun> segment_run(std::int64_t run_id) override;
+    Result<Done> publish_offer(const Offer& offer) override;
+    Result<Done> assign_offer(const std::string& offer_id, const std::vector<std::string>& member_ids,
+                              bool assigned) override;
     std::optional<MemberSegment> latest_member_segment(const std::string& member_id) override;
     std::vector<MemberSegment> members_in_latest_run(const MemberSegmentFilter& filter) override;
     std::size_t prune_member_segments(std::size_t keep) override;
@@ -192,6 +203,8 @@ class SqliteHqStore final : public HqStore {
     const Clock& clock_;
 };
 
+    Result<Done> publish_offer_event(const std::string& type, const nlohmann::json& payload,
+                                     const std::vector<std::string>& member_ids);
 // "a;b;;c" -> {"a", "b", "c"}: tags as analytics::preference_tags joins them and as
 // member_segments stores them (with a ';' at both ends).
 std::vector<std::string> split_tags(std::string_view joined);

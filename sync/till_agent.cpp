@@ -414,9 +414,10 @@ std::optional<std::string> TillAgent::Impl::apply(const protocol::DownstreamItem
                          json{{"rules", item.data.at("rules")}}, 0};
                 break;
             case protocol::DownstreamKind::offer:
-                // Tills do not hold offers yet; acknowledged so the stream moves on.
-                log(http::LogLevel::info, "sync_offer_ignored", {{"version", item.version}});
-                return std::nullopt;
+                origin = offers_origin;
+                event = {item.data.at("seq").get<std::int64_t>(), item.data.at("type").get<std::string>(),
+                         item.data.at("payload"), 0};
+                break;
         }
     } catch (const json::exception& error) {
         return std::string("malformed item: ") + error.what();

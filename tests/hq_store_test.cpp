@@ -207,3 +207,59 @@ TEST_CASE("a till that reuses a sequence number with other content is refused, n
     CHECK(outcome.highest_contiguous_seq == 2);
     CHECK(balance(chain.hq.program, member.member_id) == 100);
 }
+
+TEST_CASE("offers published at head office reach every till, their assignments only the tills that know the member",
+          "[hq_store]") {
+    Chain chain;
+    const auto member = chain.till_a.program.enroll({valid_card(1), "", "Ada", ""}).value().result;
+    REQUIRE(chain.store.store_batch("S01-T1", wire_events(chain.till_a.program)).highest_contiguous_seq == 1);
+    const nlohmann::json definition = {{"offer_id", "C1-O1"}, {"campaign_id", "C1"}, {"kind", "bonus_points"},
+                                       {"title", "100 bonus points"}, {"bonus_points", 100},
+                                       {"valid_from", "2026-01-01T00:00:00Z"}, {"valid_until", "2026-02-01T00:00:00Z"}};
+    const Offer offer = parse_offer(definition).value();
+
+    CHECK(chain.store.assign_offer("C1-O1", {member.member_id}, true).error().code == "unknown_offer");
+    Offer broken = offer;
+    broken.valid_until = broken.valid_from;
+    CHECK(chain.store.publish_offer(broken).error().field == "offer.valid_until");
+    const std::int64_t rows_before = feed_rows(chain.hq.program);
+    REQUIRE(chain.store.publish_offer(offer).ok());
+    REQUIRE(chain.store.assign_offer("C1-O1", {member.member_id}, true).ok());
+    CHECK(feed_rows(chain.hq.program) == rows_before + 2);
+    // Head office's own ledger holds the offer, so its member view shows it.
+    REQUIRE(chain.hq.program.summary(member.member_id)->offers.size() == 1);
+
+    auto offer_items = [&](const std::string& till_id) {
+        std::vector<protocol::DownstreamItem> items;
+        for (const auto& item : chain.store.downstream(till_id, 0, 100, 1 << 20).items)
+            if (item.kind == protocol::DownstreamKind::offer) items.push_back(item);
+        return items;
+    };
+    const auto to_a = offer_items("S01-T1");
+    REQUIRE(to_a.size() == 2);
+    CHECK(to_a[0].data.at("type") == "offer");
+    CHECK(to_a[1].data.at("type") == "offer_assignment");
+    const auto to_b = offer_items("S02-T1");
+    REQUIRE(to_b.size() == 1);  // the definition; S02 does not know the member
+    CHECK(to_b[0].data.at("type") == "offer");
+
+    // Applied as the till agent applies them, the offer prices the member's next sale.
+    for (const auto& item : to_a)
+        REQUIRE(chain.till_a.program
+                    .apply_remote_event(std::string(offers_origin),
+                                        {item.data.at("seq").get<std::int64_t>(), item.data.at("type").get<std::string>(),
+                                         item.data.at("payload"), 0})
+                    .ok());
+    auto sold = chain.till_a.program.purchase(sale("A1", member.member_id, {line("x", "food", 1, 1000)}));
+    REQUIRE(sold.ok());
+    CHECK(sold->result.points_earned == 110);
+
+    // S02 learns of the member by asking: the snapshot carries the offer and its use.
+    REQUIRE(chain.store.store_batch("S01-T1", wire_events(chain.till_a.program)).stopped == std::nullopt);
+    auto snapshot = chain.store.query_member("S02-T1", {1, protocol::MemberKey::member_id, member.member_id});
+    REQUIRE(snapshot.ok());
+    REQUIRE(chain.till_b.program.import_member_snapshot(*snapshot).ok());
+    CHECK(chain.till_b.program.offer_uses("C1-O1").size() == 1);
+    CHECK(chain.till_b.program.summary(member.member_id)->offers.empty());  // used up
+    CHECK(chain.hq.program.offer_uses("C1-O1").at(0).operation_id == "S01-T1/A1");
+}
