@@ -12,6 +12,7 @@
 //                          CLV, churn probability or cluster (HqStore::members_in_latest_run)
 //   GET /v1/overdrafts     points found spent twice, now owed
 //   GET /metrics           Prometheus text (events ingested, connections, refusals, ...)
+//   /v1/campaigns...       campaigns (hq_campaign_api.hpp, added beside these routes)
 //
 // Every handler runs its store work on the DatabaseThread, the only thread touching the Program.
 #pragma once

@@ -8,13 +8,15 @@
 //    "rules_file": "rules.json", "durability": "full",
 //    "heartbeat_interval_ms": 30000, "idle_timeout_ms": 90000, "hello_timeout_ms": 10000,
 //    "segmentation": {"daily_at": "02:00", "horizon_days": 365, "keep_member_results": 7,
-//                     "check_interval_seconds": 60}}
+//                     "check_interval_seconds": 60},
+//    "playbook": {"value": {"offer": {"discount_percent": 15}}, "cross_sell": {"enabled": false}}}
 #pragma once
 
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "hq_playbook.hpp"
 #include "hq_segmentation.hpp"
 #include "hq_server.hpp"
 #include "loyalty/result.hpp"
@@ -31,6 +33,7 @@ struct HqConfig {
     std::uint16_t admin_port = 8443;
     std::optional<std::string> admin_token;
     SegmentationSchedule segmentation;  // "segmentation": {"daily_at": "02:00", ...}; absent: off
+    Playbook playbook = default_playbook();  // "playbook": {"win_back": {"enabled": false}, ...}
 };
 
 Result<HqConfig> parse_hq_config(const std::string& json_text, HqConfig defaults = {});

@@ -13,6 +13,7 @@
 
 #include "backup.hpp"
 #include "hq_admin.hpp"
+#include "hq_campaign_api.hpp"
 #include "hq_config.hpp"
 #include "loyalty/http_server.hpp"
 #include "loyalty/json_log.hpp"
@@ -44,6 +45,8 @@ const char* const usage_text =
     "        segmentation over the head-office database, stored as a run (or over a CSV, not\n"
     "        stored); see docs/ANALYTICS.md\n"
     "  rules install FILE [--config FILE | --db FILE]   a newer rule version, sent to every till\n"
+    "  campaign create FILE.json | list | preview ID | launch ID | pause ID | end ID | report ID | playbook\n"
+    "        [--config FILE | --db FILE]   campaigns from the segmentation; see docs/CAMPAIGNS.md\n"
     "  backup --db FILE --to FILE                         a consistent copy of the live database\n"
     "  demo-data [--members N] [--seed S] [--until YYYY-MM-DD]   a synthetic chain as CSV\n"
     "  --help, --version\n"
@@ -51,7 +54,8 @@ const char* const usage_text =
     "config (JSON): database, durability, rules_file, sync_listen, admin_listen, admin_token,\n"
     "ca_file, certificate_file, private_key_file, min_tls_version (\"1.2\"|\"1.3\"),\n"
     "heartbeat_interval_ms, idle_timeout_ms, hello_timeout_ms, feed_poll_interval_ms,\n"
-    "segmentation {daily_at \"HH:MM\" UTC, horizon_days, keep_member_results, check_interval_seconds}\n";
+    "segmentation {daily_at \"HH:MM\" UTC, horizon_days, keep_member_results, check_interval_seconds},\n"
+    "playbook {win_back|exclusive|second_purchase|cross_sell|value: {enabled, valid_days, target, offer, ...}}\n";
 
 // Thrown for bad usage: printed with the usage hint, exit code 2.
 struct UsageError : std::runtime_error {
@@ -125,6 +129,8 @@ int serve(const hq::HqConfig& config) {
     sync.start();
     http::Router router;
     hq::add_admin_routes(router, database, program, store, metrics);
+    hq::Campaigns campaigns(program, store, clock);
+    hq::add_campaign_routes(router, database, campaigns, config.playbook);
     http::ServerConfig admin;
     admin.name = "loyalty-hq-admin";
     admin.address = config.admin_address;
@@ -259,6 +265,16 @@ int segment_command(const std::vector<std::string>& args) {
     return hq::run_hq_segment_command(options.rest, program, store, clock, std::cout, std::cerr);
 }
 
+int campaign_command(const std::vector<std::string>& args) {
+    const Options options = take_options(args, false);
+    const hq::HqConfig config = load_config(options);
+    const SystemClock clock;
+    Program program(program_options(config), clock, load_rules(""));
+    hq::SqliteHqStore store(program, clock);
+    hq::Campaigns campaigns(program, store, clock);
+    return hq::run_campaign_command(options.positional, campaigns, config.playbook, std::cout, std::cerr);
+}
+
 int run(const std::vector<std::string>& args, const char* argv0) {
     const std::string command = args.empty() || args[0].starts_with("-") ? "serve" : args[0];
     const std::vector<std::string> rest(args.begin() + (command == "serve" && (args.empty() || args[0] != "serve") ? 0 : 1),
@@ -281,6 +297,7 @@ int run(const std::vector<std::string>& args, const char* argv0) {
     if (command == "till") return till_command(rest, argv0);
     if (command == "segment") return segment_command(rest);
     if (command == "rules") return rules_command(rest);
+    if (command == "campaign") return campaign_command(rest);
     if (command == "backup") return pos::run_backup("loyalty-hq", rest);
     if (command == "demo-data") return analytics::run_demo_data_command(rest, std::cout, std::cerr);
     throw UsageError("unknown command " + command);
