@@ -1,8 +1,10 @@
 // loyaltyd: the till's loyalty daemon. Parses options, opens the database, serves the API.
 #include <condition_variable>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -28,6 +30,29 @@ RuleSet load_rules(const pos::TillConfig& config) {
 ProgramOptions program_options(const pos::TillConfig& config) {
     return {config.database, config.till_id, config.durability, 30, config.void_window_hours,
             config.offline_redemption_cap_points};
+}
+
+// The system clock moved by the number of seconds written in a file, read at every call: the
+// test seam for a till whose clock jumps (LOYALTY_TEST_CLOCK_OFFSET_FILE, see
+// tests/reliability_clock_test.cpp). A missing or unreadable file means no offset.
+class OffsetFileClock final : public Clock {
+public:
+    explicit OffsetFileClock(std::string path) : path_(std::move(path)) {}
+    Timestamp now() const override {
+        std::int64_t offset = 0;
+        std::ifstream(path_) >> offset;
+        return system_.now() + offset;
+    }
+
+private:
+    std::string path_;
+    SystemClock system_;
+};
+
+std::unique_ptr<Clock> make_clock() {
+    if (const char* path = std::getenv("LOYALTY_TEST_CLOCK_OFFSET_FILE"))
+        return std::make_unique<OffsetFileClock>(path);
+    return std::make_unique<SystemClock>();
 }
 
 // Runs `work` at once and then every `interval` on its own thread until destroyed. Each task
@@ -122,7 +147,8 @@ protocol::MemberKey member_key(std::string_view key) {
 }
 
 int serve(const pos::TillConfig& config) {
-    const SystemClock clock;
+    const std::unique_ptr<Clock> owned_clock = make_clock();
+    const Clock& clock = *owned_clock;
     const RuleSet rules = load_rules(config);
     Program program(program_options(config), clock, rules);
     std::unique_ptr<sync::TillAgent> agent = config.sync ? make_agent(config, clock, rules) : nullptr;

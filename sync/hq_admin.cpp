@@ -27,7 +27,8 @@ json till_json(const TillRecord& till, std::uint64_t pending) {
             {"last_seen", till.last_seen ? json(format_timestamp(*till.last_seen)) : json(nullptr)},
             {"last_acked_seq", till.last_seq},
             {"downstream_version", till.downstream_cursor},
-            {"pending_downstream", pending}};
+            {"pending_downstream", pending},
+            {"clock_skew_seconds", till.clock_skew_seconds ? json(*till.clock_skew_seconds) : json(nullptr)}};
 }
 
 Response tills(HqStore& store) {

@@ -72,10 +72,12 @@ Result<HqConfig> parse_hq_config(const std::string& json_text, HqConfig config) 
     sync.hello_timeout = milliseconds(reader.integer("hello_timeout_ms", 100, 600'000, sync.hello_timeout.count()));
     sync.feed_poll_interval =
         milliseconds(reader.integer("feed_poll_interval_ms", 10, 60'000, sync.feed_poll_interval.count()));
+    sync.max_clock_skew = std::chrono::seconds(
+        reader.integer("max_clock_skew_seconds", 1, 366 * 86'400, sync.max_clock_skew.count()));
     reader.only({"database", "rules_file", "durability", "sync_listen", "admin_listen", "admin_token",
                  "ca_file", "certificate_file", "private_key_file", "min_tls_version",
                  "heartbeat_interval_ms", "idle_timeout_ms", "hello_timeout_ms", "feed_poll_interval_ms",
-                 "segmentation", "playbook"});
+                 "max_clock_skew_seconds", "segmentation", "playbook"});
     read_segmentation(reader, config.segmentation);
     read_playbook(reader, config.playbook);
     if (!reader.ok()) return reader.error();

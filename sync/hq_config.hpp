@@ -7,6 +7,7 @@
 //    "private_key_file": ".../hq/server.key", "min_tls_version": "1.2",
 //    "rules_file": "rules.json", "durability": "full",
 //    "heartbeat_interval_ms": 30000, "idle_timeout_ms": 90000, "hello_timeout_ms": 10000,
+//    "max_clock_skew_seconds": 300,
 //    "segmentation": {"daily_at": "02:00", "horizon_days": 365, "keep_member_results": 7,
 //                     "check_interval_seconds": 60},
 //    "playbook": {"value": {"offer": {"discount_percent": 15}}, "cross_sell": {"enabled": false}}}

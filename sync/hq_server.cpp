@@ -5,7 +5,9 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <algorithm>
 #include <deque>
+#include <limits>
 #include <optional>
 #include <thread>
 
@@ -28,6 +30,14 @@ std::int64_t unix_now() {
     return std::chrono::duration_cast<std::chrono::seconds>(
                std::chrono::system_clock::now().time_since_epoch())
         .count();
+}
+
+// A till's clock minus ours, saturated: a hostile till_time must not overflow.
+std::int64_t skew_of(std::int64_t till_time, std::int64_t now) {
+    constexpr std::int64_t limit = std::numeric_limits<std::int64_t>::max();
+    std::int64_t skew = 0;
+    if (__builtin_sub_overflow(till_time, now, &skew)) return till_time < 0 ? -limit : limit;
+    return std::max(skew, -limit);
 }
 
 protocol::Error refusal(std::string code, std::string message) {
@@ -85,6 +95,7 @@ class SyncServer::Impl {
         std::uint64_t sent_up_to = 0;          // feed scanned and sent to here in this session
         std::deque<std::uint64_t> in_flight;   // last version of each un-acked Downstream
         Clock::time_point last_write = Clock::now();
+        std::optional<std::int64_t> clock_skew;  // last measured in this session
 
         void send(protocol::Message message) {
             outgoing.push_back(std::move(message));
@@ -194,6 +205,7 @@ class SyncServer::Impl {
             return true;
         };
         co_await database_.run(set_cursor);
+        if (hello->till_time) co_await measure_clock(*session, *hello->till_time, "hello");
         log_event(LogLevel::info, "till_connected",
                   {{"till_id", session->till_id}, {"downstream_version", start_version},
                    {"software_version", hello->software_version}});
@@ -272,8 +284,9 @@ class SyncServer::Impl {
             };
             co_await database_.run(set_cursor);
             session.wake.cancel();
-        } else if (std::holds_alternative<protocol::Heartbeat>(message)) {
+        } else if (auto* heartbeat = std::get_if<protocol::Heartbeat>(&message)) {
             session.send(protocol::Heartbeat{unix_now()});
+            co_await measure_clock(session, heartbeat->sent_at, "heartbeat");
         } else if (auto* error = std::get_if<protocol::Error>(&message)) {
             log_event(LogLevel::warn, "till_error", {{"till_id", till_id}, {"code", error->code},
                                                      {"message", error->message}});
@@ -286,6 +299,25 @@ class SyncServer::Impl {
             co_return false;
         }
         co_return true;
+    }
+
+    // Ledger order never depends on a till's clock (seq does), but a skewed till stamps its
+    // events and expiry wrongly, so operators hear of it. Stored when it changes; logged when it
+    // changes beyond the limit (a steady skew once per connection, every jump again).
+    asio::awaitable<void> measure_clock(Session& session, std::int64_t till_time, std::string_view source) {
+        const std::int64_t skew = skew_of(till_time, unix_now());
+        if (session.clock_skew == skew) co_return;
+        session.clock_skew = skew;
+        if (skew > config_.max_clock_skew.count() || skew < -config_.max_clock_skew.count())
+            log_event(LogLevel::warn, "till_clock_skew",
+                      {{"till_id", session.till_id}, {"skew_seconds", skew}, {"source", source},
+                       {"max_clock_skew_seconds", config_.max_clock_skew.count()}});
+        const std::string till_id = session.till_id;
+        const auto record = [this, till_id, skew] {
+            store_.record_clock_skew(till_id, skew);
+            return true;
+        };
+        co_await database_.run(record);
     }
 
     asio::awaitable<bool> write(Session& session, const protocol::Message& message) {

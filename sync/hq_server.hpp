@@ -90,6 +90,9 @@ struct SyncServerConfig {
     std::chrono::milliseconds heartbeat_interval{30'000};  // nothing sent: send a Heartbeat
     std::chrono::milliseconds write_timeout{30'000};
     std::chrono::milliseconds feed_poll_interval{200};     // how soon tills learn changes
+    // A till whose clock (Hello.till_time, Heartbeat.sent_at) is further than this from head
+    // office's is logged as till_clock_skew; the last skew measured is stored either way.
+    std::chrono::seconds max_clock_skew{300};
     std::size_t downstream_max_items = 200;
     std::size_t downstream_max_bytes = 512 * 1024;  // well under the 1 MiB frame limit
     std::size_t downstream_window = 4;               // Downstream messages sent, not yet acked

@@ -94,6 +94,11 @@ CREATE TABLE member_segments (
 ) STRICT, WITHOUT ROWID;
 )sql";
 
+// The last clock skew measured for each till (hq_server.cpp).
+constexpr std::string_view hq_schema_v3 = R"sql(
+ALTER TABLE hq_tills ADD COLUMN clock_skew_seconds INTEGER;
+)sql";
+
 std::int64_t signed_of(std::uint64_t value) { return static_cast<std::int64_t>(value); }
 
 void add_member_id(const json& object, std::set<std::string>& members) {
@@ -132,13 +137,13 @@ std::vector<std::string> members_in_payload(const json& payload) {
 }
 
 SqliteHqStore::SqliteHqStore(Program& program, const Clock& clock) : program_(program), clock_(clock) {
-    program_.database().migrate_component("hq", {{1, hq_schema_v1}, {2, hq_schema_v2}});
+    program_.database().migrate_component("hq", {{1, hq_schema_v1}, {2, hq_schema_v2}, {3, hq_schema_v3}});
 }
 
 std::optional<TillRecord> SqliteHqStore::find_till(const std::string& till_id) {
     Statement& row = program_.database().prepare(
-        "SELECT till_id, store_id, revoked, enrolled_at, last_seen, last_seq, downstream_cursor "
-        "FROM hq_tills WHERE till_id = ?");
+        "SELECT till_id, store_id, revoked, enrolled_at, last_seen, last_seq, downstream_cursor, "
+        "clock_skew_seconds FROM hq_tills WHERE till_id = ?");
     row.bind(till_id);
     if (!row.step()) return std::nullopt;
     TillRecord till{row.text(0),
@@ -147,7 +152,8 @@ std::optional<TillRecord> SqliteHqStore::find_till(const std::string& till_id) {
                     row.integer(3),
                     row.optional_integer(4),
                     static_cast<std::uint64_t>(row.integer(5)),
-                    static_cast<std::uint64_t>(row.integer(6))};
+                    static_cast<std::uint64_t>(row.integer(6)),
+                    row.optional_integer(7)};
     row.reset();
     return till;
 }
@@ -190,6 +196,15 @@ void SqliteHqStore::touch_till(const std::string& till_id) {
     program_.database()
         .prepare("UPDATE hq_tills SET last_seen = ? WHERE till_id = ?")
         .bind(clock_.now(), till_id)
+        .run();
+    transaction.commit();
+}
+
+void SqliteHqStore::record_clock_skew(const std::string& till_id, std::int64_t skew_seconds) {
+    Transaction transaction(program_.database());
+    program_.database()
+        .prepare("UPDATE hq_tills SET clock_skew_seconds = ? WHERE till_id = ?")
+        .bind(skew_seconds, till_id)
         .run();
     transaction.commit();
 }

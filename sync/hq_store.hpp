@@ -38,6 +38,9 @@ struct TillRecord {
     std::optional<Timestamp> last_seen;
     std::uint64_t last_seq = 0;            // highest contiguous seq stored from this till
     std::uint64_t downstream_cursor = 0;   // highest feed version the till has applied
+    // The till's clock minus head office's at the last measurement (Hello or Heartbeat), in
+    // seconds; empty until the till has connected with a clock-reporting version.
+    std::optional<std::int64_t> clock_skew_seconds;
 };
 
 struct BatchOutcome {
@@ -111,6 +114,7 @@ class HqStore {
     virtual std::optional<TillRecord> find_till(const std::string& till_id) = 0;
     virtual std::vector<TillRecord> tills() = 0;
     virtual void touch_till(const std::string& till_id) = 0;
+    virtual void record_clock_skew(const std::string& till_id, std::int64_t skew_seconds) = 0;
 
     // Stores a till's events, in seq order, each exactly once (see the .cpp for crash safety).
     virtual BatchOutcome store_batch(const std::string& till_id,
@@ -174,6 +178,7 @@ class SqliteHqStore final : public HqStore {
     std::optional<TillRecord> find_till(const std::string& till_id) override;
     std::vector<TillRecord> tills() override;
     void touch_till(const std::string& till_id) override;
+    void record_clock_skew(const std::string& till_id, std::int64_t skew_seconds) override;
     BatchOutcome store_batch(const std::string& till_id,
                              const std::vector<protocol::Event>& events) override;
     Result<nlohmann::json> query_member(const std::string& till_id,

@@ -54,6 +54,7 @@ const char* const usage_text =
     "config (JSON): database, durability, rules_file, sync_listen, admin_listen, admin_token,\n"
     "ca_file, certificate_file, private_key_file, min_tls_version (\"1.2\"|\"1.3\"),\n"
     "heartbeat_interval_ms, idle_timeout_ms, hello_timeout_ms, feed_poll_interval_ms,\n"
+    "max_clock_skew_seconds (a till's clock further off is logged as till_clock_skew),\n"
     "segmentation {daily_at \"HH:MM\" UTC, horizon_days, keep_member_results, check_interval_seconds},\n"
     "playbook {win_back|exclusive|second_purchase|cross_sell|value: {enabled, valid_days, target, offer, ...}}\n";
 
@@ -181,7 +182,9 @@ int run_tool(const fs::path& tool, const std::vector<std::string>& args) {
 void print_till(const hq::TillRecord& till) {
     std::cout << nlohmann::json{{"till_id", till.till_id},      {"store_id", till.store_id},
                                 {"revoked", till.revoked},      {"last_acked_seq", till.last_seq},
-                                {"downstream_version", till.downstream_cursor}}
+                                {"downstream_version", till.downstream_cursor},
+                                {"clock_skew_seconds", till.clock_skew_seconds ? nlohmann::json(*till.clock_skew_seconds)
+                                                                               : nlohmann::json(nullptr)}}
                      .dump()
               << "\n";
 }

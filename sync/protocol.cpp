@@ -67,6 +67,12 @@ class Reader {
         return field->get<std::int64_t>();
     }
 
+    // For optional fields: absent (or null) means not sent.
+    bool has(const char* key) const {
+        const auto it = object_.find(key);
+        return it != object_.end() && !it->is_null();
+    }
+
     bool boolean(const char* key) {
         const json* field = find(key, &json::is_boolean, "true or false");
         return field && field->get<bool>();
@@ -130,10 +136,12 @@ class Reader {
 // --- one body() and one read() per message type ---
 
 json body(const Hello& hello) {
-    return {{"till_id", hello.till_id},
-            {"protocol_version", hello.protocol_version},
-            {"software_version", hello.software_version},
-            {"downstream_version", hello.downstream_version}};
+    json fields{{"till_id", hello.till_id},
+                {"protocol_version", hello.protocol_version},
+                {"software_version", hello.software_version},
+                {"downstream_version", hello.downstream_version}};
+    if (hello.till_time) fields["till_time"] = *hello.till_time;
+    return fields;
 }
 
 void read(Reader& reader, Hello& hello) {
@@ -145,6 +153,7 @@ void read(Reader& reader, Hello& hello) {
     hello.protocol_version = static_cast<std::uint32_t>(version);
     hello.software_version = reader.string("software_version");
     hello.downstream_version = reader.unsigned_number("downstream_version");
+    if (reader.has("till_time")) hello.till_time = reader.signed_number("till_time");
 }
 
 json body(const EventBatch& batch) {

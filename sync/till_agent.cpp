@@ -218,7 +218,7 @@ asio::awaitable<SessionOutcome> TillAgent::Impl::connect_and_serve() {
         cursor = downstream_version;
     }
     current.outgoing.push_back(protocol::Hello{settings.till_id, protocol::protocol_version,
-                                               settings.software_version, cursor});
+                                               settings.software_version, cursor, clock.now()});
     session = &current;
     try {
         using namespace asio::experimental::awaitable_operators;

@@ -144,7 +144,7 @@ class FakeTill {
         connection_.emplace(std::move(std::get<tls::FramedConnection>(result)));
     }
     void hello(const std::string& till_id, std::uint64_t downstream_version = 0) {
-        send(protocol::Hello{till_id, 1, "hq_server_test", downstream_version});
+        send(protocol::Hello{till_id, 1, "hq_server_test", downstream_version, std::nullopt});
     }
     void send(const protocol::Message& message) {
         auto failure = wait(connection_->write(message, 5s));

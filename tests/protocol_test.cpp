@@ -13,7 +13,8 @@ namespace {
 
 std::vector<Message> one_of_each() {
     return {
-        Hello{"0042-03", protocol_version, "0.1.0 (abc123)", 17},
+        Hello{"0042-03", protocol_version, "0.1.0 (abc123)", 17, std::nullopt},
+        Hello{"0042-03", protocol_version, "0.2.0", 18, -1767225600},
         EventBatch{{Event{1, "purchase", {{"txn_id", "t-1"}, {"amount_cents", 1250}}, 1767225600},
                     Event{2, "redemption", {{"points", 300}}, 1767225660},
                     Event{5, "return", json::object(), -1}}},
@@ -239,6 +240,9 @@ TEST_CASE("a body that breaks its schema is bad_message naming the field") {
         {MessageType::member_reply, R"({"query_id":1,"found":"yes"})",
          "MemberReply.found: must be true or false"},
         {MessageType::heartbeat, R"({"sent_at":"now"})", "Heartbeat.sent_at: must be an integer"},
+        {MessageType::hello,
+         R"({"till_id":"a","protocol_version":1,"software_version":"x","downstream_version":0,"till_time":"now"})",
+         "Hello.till_time: must be an integer"},
     };
     for (const Case& test : cases) {
         INFO(test.body);
@@ -255,6 +259,18 @@ TEST_CASE("unknown fields are ignored so that newer peers can add optional ones"
     const auto decoded = drain(decoder);
     REQUIRE(decoded.size() == 1);
     CHECK(decoded[0] == Message(Ack{4}));
+}
+
+TEST_CASE("a Hello without till_time, from a till older than the field, still decodes") {
+    Decoder decoder;
+    decoder.feed(raw_frame(protocol_version, static_cast<std::uint8_t>(MessageType::hello),
+                           R"({"till_id":"a","protocol_version":1,"software_version":"x","downstream_version":3})"));
+    const auto decoded = drain(decoder);
+    REQUIRE(decoded.size() == 1);
+    CHECK_FALSE(std::get<Hello>(decoded[0]).till_time.has_value());
+    const Bytes frame = encode(Hello{"a", 1, "x", 3, std::nullopt});
+    const std::string sent(frame.begin() + frame_header_size, frame.end());
+    CHECK(sent.find("till_time") == std::string::npos);
 }
 
 TEST_CASE("a stream ending inside a frame is truncated, one ending between frames is not") {

@@ -138,7 +138,7 @@ struct ClientSide {
     std::optional<tls::ConnectionError> error;
 };
 
-const protocol::Message hello = protocol::Hello{"0042-03", protocol::protocol_version, "test", 0};
+const protocol::Message hello = protocol::Hello{"0042-03", protocol::protocol_version, "test", 0, std::nullopt};
 const protocol::Message ack = protocol::Ack{1};
 
 // Head office for one connection: accept, read one message, answer Ack.

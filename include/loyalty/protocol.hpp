@@ -46,6 +46,9 @@ struct Hello {
     std::uint32_t protocol_version = protocol::protocol_version;
     std::string software_version;
     std::uint64_t downstream_version = 0;  // highest downstream version the till has applied
+    // The till's clock when it sent Hello (seconds since 1970 UTC), so HQ can flag a skewed
+    // clock at once. Optional: tills older than this field do not send it.
+    std::optional<std::int64_t> till_time;
 
     bool operator==(const Hello&) const = default;
 };
