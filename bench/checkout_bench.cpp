@@ -2,7 +2,10 @@
 // real daemon over loopback. Prints figures; exits non-zero only if a correctness check fails
 // (every purchase acknowledged and counted once), never because something was slow.
 //
-//   checkout_bench [purchases per run, default 2000]
+//   checkout_bench [purchases per run, default 2000] [members in the till's database, default 100]
+//
+// The daemon's resident memory (VmRSS now, VmHWM peak, from /proc) is printed idle and after
+// the load; the members are enrolled in its database before it starts.
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -28,12 +31,9 @@ namespace fs = std::filesystem;
 
 using bench::machine;
 using bench::scratch_dir;
+using bench::seconds_since;
 
 constexpr int member_count = 100;
-
-double seconds_since(Clock::time_point start) {
-    return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 // The baseline: one transaction per purchase writing the same number of rows a purchase
 // writes (purchase, 2 lines, ledger entry, lot, allocation, activity, operation, outbox).
@@ -92,12 +92,19 @@ bool core_purchases(const fs::path& file, Durability durability, int purchases, 
            recorded == purchases;
 }
 
-long resident_kib(pid_t pid) {
-    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(status, line))
-        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-    return -1;
+// The till's database with `count` members, enrolled through the core as loyaltyd would; their ids.
+std::vector<std::string> enrolled_till(const fs::path& file, int count) {
+    const SystemClock clock;
+    Program program({file.string(), "B-T1", Durability::normal}, clock, parse_rules_text(default_rules_text()).value());
+    std::vector<std::string> members;
+    for (int m = 0; m < count; ++m) members.push_back(program.enroll({card(m), "", "Bench", ""}).value().result.member_id);
+    return members;
+}
+
+void print_memory(const char* when, pid_t pid) {
+    std::printf("loyaltyd memory %-12s VmRSS %6.1f MiB, VmHWM %6.1f MiB\n", when,
+                static_cast<double>(bench::status_kib(pid, "VmRSS")) / 1024,
+                static_cast<double>(bench::status_kib(pid, "VmHWM")) / 1024);
 }
 
 struct DaemonRun {
@@ -120,7 +127,7 @@ DaemonRun daemon_purchases(std::uint16_t port, const std::vector<std::string>& m
             http::HttpClient client("127.0.0.1", port);
             for (int i = c; i < purchases; i += clients) {
                 const nlohmann::json body = {
-                    {"txn_id", prefix + std::to_string(i)}, {"member_id", members[static_cast<std::size_t>(i % member_count)]},
+                    {"txn_id", prefix + std::to_string(i)}, {"member_id", members[static_cast<std::size_t>(i) % members.size()]},
                     {"lines", {{{"sku", "MILK"}, {"category", "fresh"}, {"quantity", 2}, {"unit_price_cents", 129}},
                                {{"sku", "BREAD"}, {"category", "bakery"}, {"quantity", 1}, {"unit_price_cents", 349}}}}};
                 const auto sent = Clock::now();
@@ -149,6 +156,7 @@ DaemonRun daemon_purchases(std::uint16_t port, const std::vector<std::string>& m
 
 int main(int argc, char** argv) {
     const int purchases = argc > 1 ? std::stoi(argv[1]) : 2000;
+    const int till_members = argc > 2 ? std::stoi(argv[2]) : member_count;
     const fs::path dir = scratch_dir();
     bool ok = true;
     std::printf("checkout_bench: %d purchases per run on %s\n\n", purchases, machine().c_str());
@@ -163,16 +171,16 @@ int main(int argc, char** argv) {
     std::printf("%-44s %10.0f %10.0f\n", "Program::purchase (core, no HTTP)", core_full, core_normal);
     std::printf("%-44s %10.2f %10.2f\n\n", "core / bare", core_full / bare_full, core_normal / bare_normal);
 
+    bench::Stopwatch enrolment;
+    const std::vector<std::string> members = enrolled_till(dir / "till.db", till_members);
+    std::printf("%d members enrolled in the till's database in %.1f s\n", till_members, enrolment.lap());
     test::ChildProcess daemon(LOYALTYD_PATH, {"--listen", "127.0.0.1:0", "--db", (dir / "till.db").string()}, {},
                               dir / "loyaltyd.log");
     const std::uint16_t port = daemon.wait_for_listening_port();
     http::HttpClient setup("127.0.0.1", port);
-    std::vector<std::string> members;
-    for (int m = 0; m < member_count; ++m)
-        members.push_back(
-            setup.request("POST", "/v1/members", nlohmann::json{{"card", card(m)}, {"name", "Bench"}}).json()["member_id"]);
-    const long idle_kib = resident_kib(daemon.pid());
-    std::printf("loyaltyd over loopback, durability FULL:\n");
+    setup.request("GET", "/v1/health");
+    print_memory("idle", daemon.pid());
+    std::printf("\nloyaltyd over loopback, durability FULL, %d members:\n", till_members);
     std::printf("%-12s %12s %10s %10s %14s\n", "connections", "purchases/s", "p50 ms", "p99 ms", "vs bare FULL");
     long points_earned = 0;
     for (const int clients : {1, 8}) {
@@ -182,12 +190,12 @@ int main(int argc, char** argv) {
         std::printf("%-12d %12.0f %10.2f %10.2f %14.2f\n", clients, run.per_second, run.p50_ms, run.p99_ms,
                     run.per_second / bare_full);
     }
-    std::printf("\nloyaltyd resident memory: %ld KiB idle, %ld KiB after load\n", idle_kib,
-                resident_kib(daemon.pid()));
-    // Every acknowledged purchase counted exactly once.
+    std::printf("\n");
+    print_memory("after load", daemon.pid());
+    // Every acknowledged purchase counted exactly once (only the first `purchases` members bought).
     long balance = 0;
-    for (const std::string& m : members)
-        balance += setup.request("GET", "/v1/members/" + m).json()["balance"].get<long>();
+    for (std::size_t m = 0; m < members.size() && m < static_cast<std::size_t>(purchases); ++m)
+        balance += setup.request("GET", "/v1/members/" + members[m]).json()["balance"].get<long>();
     if (balance != points_earned) {
         std::printf("CHECK FAILED: balance %ld, acknowledged earnings %ld\n", balance, points_earned);
         ok = false;

@@ -13,8 +13,6 @@
 // real path in two processes (so that the generator's memory does not count): write the chain
 // into a head-office ledger as completed purchases, then read it back with load_history,
 // segment it and store the run in the same file.
-#include <sys/resource.h>
-
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -38,20 +36,8 @@ using namespace loyalty::analytics;
 using Steady = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 
-double peak_mib() {
-    rusage usage{};
-    getrusage(RUSAGE_SELF, &usage);
-    return static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
-}
-
-// User and system CPU seconds of the process so far: unlike wall time, not inflated when
-// other work shares the cores.
-double cpu_seconds() {
-    rusage usage{};
-    getrusage(RUSAGE_SELF, &usage);
-    const auto seconds = [](const timeval& time) { return static_cast<double>(time.tv_sec) + time.tv_usec / 1e6; };
-    return seconds(usage.ru_utime) + seconds(usage.ru_stime);
-}
+using bench::cpu_seconds;
+using bench::peak_mib;
 
 // When a step began, by the wall and by the process's CPU time.
 struct Start {
