@@ -20,6 +20,11 @@ Result<EnrollRequest> parse_enroll_request(const nlohmann::json& body) {
     request.name = reader.text("name", 128);
     request.email = reader.text("email", 254, "");
     if (!reader.ok()) return reader.error();
+    if (const auto found = body.find("consent"); found != body.end()) {
+        auto consent = parse_consent(*found, {}, "consent");
+        if (!consent) return consent.error();
+        request.consent = *consent;
+    }
     if (request.name.empty()) return invalid("name", "name must not be empty");
     if (request.card.empty() && request.phone.empty())
         return invalid("card", "a member needs a card or a phone number");
@@ -36,6 +41,32 @@ Result<EnrollRequest> parse_enroll_request(const nlohmann::json& body) {
         request.phone = *phone;
     }
     return request;
+}
+
+Result<Consent> parse_consent(const nlohmann::json& body, const Consent& current, const std::string& path) {
+    if (!body.is_object()) return invalid(path, path + " must be a JSON object");
+    JsonReader reader(body, path);
+    Consent consent = current;
+    consent.personalised_offers = reader.boolean("personalised_offers", current.personalised_offers);
+    consent.marketing = reader.boolean("marketing", current.marketing);
+    reader.only({"personalised_offers", "marketing"});
+    if (!reader.ok()) return reader.error();
+    return consent;
+}
+
+void to_json(nlohmann::json& out, const Consent& consent) {
+    out = {{"membership", true},
+           {"personalised_offers", consent.personalised_offers},
+           {"marketing", consent.marketing},
+           {"recorded_at", consent.recorded_at > 0 ? format_timestamp(consent.recorded_at) : ""},
+           {"recorded_by", consent.recorded_by}};
+}
+
+void from_json(const nlohmann::json& in, Consent& consent) {
+    consent.personalised_offers = in.at("personalised_offers").get<bool>();
+    consent.marketing = in.at("marketing").get<bool>();
+    consent.recorded_at = parse_timestamp(in.at("recorded_at").get<std::string>()).value_or(0);
+    consent.recorded_by = in.at("recorded_by").get<std::string>();
 }
 
 void to_json(nlohmann::json& out, const Card& card) {
@@ -61,7 +92,8 @@ void to_json(nlohmann::json& out, const Member& member) {
            {"card", member.primary_card()},
            {"tier", member.tier},
            {"tier_since", format_timestamp(member.tier_since)},
-           {"enrolled_at", format_timestamp(member.enrolled_at)}};
+           {"enrolled_at", format_timestamp(member.enrolled_at)},
+           {"consent", member.consent}};
 }
 
 void from_json(const nlohmann::json& in, Member& member) {
@@ -73,6 +105,8 @@ void from_json(const nlohmann::json& in, Member& member) {
     member.tier = in.at("tier").get<std::string>();
     member.tier_since = parse_timestamp(in.at("tier_since").get<std::string>()).value_or(0);
     member.enrolled_at = parse_timestamp(in.at("enrolled_at").get<std::string>()).value_or(0);
+    // Absent from what nodes older than consent recorded: they recorded none.
+    if (in.contains("consent")) member.consent = in.at("consent").get<Consent>();
 }
 
 void to_json(nlohmann::json& out, const MemberSummary& summary) {

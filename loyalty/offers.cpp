@@ -64,6 +64,9 @@ void to_json(json& out, const OfferUse& use) {
 }
 
 std::vector<OfferStanding> Program::State::offer_standings(const std::string& member_id, Timestamp now) {
+    // Personalised offers need the member's consent; without it they still earn by the rules.
+    if (!database.query_integer("SELECT 1 FROM members WHERE member_id = ? AND consent_offers = 1", member_id))
+        return {};
     std::vector<std::string> definitions;
     Statement& rows = database.prepare(
         "SELECT o.definition FROM member_offers m JOIN offers o ON o.offer_id = m.offer_id "

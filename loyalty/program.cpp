@@ -81,13 +81,14 @@ void Program::State::refresh_rules() {
 
 Result<Member> Program::State::load_member(const std::string& member_id) {
     Statement& row = database.prepare(
-        "SELECT member_id, name, phone, email, tier, tier_since, enrolled_at FROM members "
-        "WHERE member_id = ?");
+        "SELECT member_id, name, phone, email, tier, tier_since, enrolled_at, consent_offers, "
+        "consent_marketing, consent_recorded_at, consent_recorded_by FROM members WHERE member_id = ?");
     row.bind(member_id);
     if (!row.step())
         return Error{ErrorKind::not_found, "unknown_member", "no member " + member_id, "member_id"};
     Member member{row.text(0), row.text(1), row.optional_text(2).value_or(""),
-                  row.optional_text(3).value_or(""), {}, row.text(4), row.integer(5), row.integer(6)};
+                  row.optional_text(3).value_or(""), {}, row.text(4), row.integer(5), row.integer(6),
+                  Consent{row.integer(7) != 0, row.integer(8) != 0, row.integer(9), row.text(10)}};
     row.reset();
     Statement& cards = database.prepare(
         "SELECT card_number, is_primary, status, added_at FROM cards WHERE member_id = ? "
@@ -137,12 +138,17 @@ Result<Recorded<Member>> Program::enroll(const EnrollRequest& raw) {
     State& s = *state_;
     // The request holds raw card and phone: normalise and check them through the one gate, so
     // that a mistyped card or an unnormalised duplicate can never be stored.
-    auto checked = parse_enroll_request(
-        {{"card", raw.card}, {"phone", raw.phone}, {"name", raw.name}, {"email", raw.email}});
+    const nlohmann::json purposes = {{"personalised_offers", raw.consent.personalised_offers},
+                                     {"marketing", raw.consent.marketing}};
+    auto checked = parse_enroll_request({{"card", raw.card}, {"phone", raw.phone}, {"name", raw.name},
+                                         {"email", raw.email}, {"consent", purposes}});
     if (!checked) return checked.error();
     const EnrollRequest& request = checked.value();
-    const nlohmann::json canonical = {{"card", request.card}, {"phone", request.phone},
-                                      {"name", request.name}, {"email", request.email}};
+    nlohmann::json canonical = {{"card", request.card}, {"phone", request.phone},
+                                {"name", request.name}, {"email", request.email}};
+    // Only a consent given is part of the request, so that enrolments recorded before consent
+    // existed still replay.
+    if (request.consent.personalised_offers || request.consent.marketing) canonical["consent"] = purposes;
     const std::string key = request.card.empty() ? "phone:" + request.phone : "card:" + request.card;
     return s.idempotent<Member>("enroll", key, canonical, [&]() -> Result<Member> {
         if (!request.card.empty() &&
@@ -169,9 +175,46 @@ Result<Recorded<Member>> Program::enroll(const EnrollRequest& raw) {
                          "VALUES (?, ?, 'active', 1, ?)")
                 .bind(request.card, member_id, now)
                 .run();
+        s.record_consent(member_id, {request.consent.personalised_offers, request.consent.marketing, now,
+                                     s.options.node_id});
         auto member = s.load_member(member_id);
         s.publish("member_enrolled", {{"member", member.value()}}, now);
         return member;
+    });
+}
+
+bool Program::State::record_consent(const std::string& member_id, const Consent& consent) {
+    database
+        .prepare("INSERT INTO consent_history(member_id, personalised_offers, marketing, recorded_at, recorded_by) "
+                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
+        .bind(member_id, consent.personalised_offers ? 1 : 0, consent.marketing ? 1 : 0, consent.recorded_at,
+              consent.recorded_by)
+        .run();
+    database
+        .prepare("UPDATE members SET consent_offers = ?1, consent_marketing = ?2, consent_recorded_at = ?3, "
+                 "consent_recorded_by = ?4 WHERE member_id = ?5 AND (consent_recorded_at < ?3 OR "
+                 "(consent_recorded_at = ?3 AND consent_recorded_by < ?4))")
+        .bind(consent.personalised_offers ? 1 : 0, consent.marketing ? 1 : 0, consent.recorded_at,
+              consent.recorded_by, member_id)
+        .run();
+    return database.changes() > 0;
+}
+
+Result<Member> Program::set_consent(const std::string& member_id, bool personalised_offers, bool marketing) {
+    State& s = *state_;
+    return s.transact<Member>([&]() -> Result<Member> {
+        auto member = s.load_member(member_id);
+        if (!member) return member.error();
+        if (member->consent.personalised_offers == personalised_offers && member->consent.marketing == marketing &&
+            member->consent.recorded_at > 0)
+            return member;  // nothing new to record
+        const Timestamp now = s.clock.now();
+        // A second statement in the same second as the last one must still be the newer one.
+        const Consent consent{personalised_offers, marketing, std::max(now, member->consent.recorded_at + 1),
+                              s.options.node_id};
+        s.record_consent(member_id, consent);
+        s.publish("consent", {{"member_id", member_id}, {"consent", consent}}, now);
+        return s.load_member(member_id);
     });
 }
 

@@ -48,6 +48,8 @@ struct Program::State {
     Result<Member> member_by_card(const std::string& card);
     Result<Member> member_by_phone(const std::string& phone);
     Result<Member> resolve(const MemberRef& reference);
+    // Keeps `consent` in the member's history, and as their consent if newer than what is held.
+    bool record_consent(const std::string& member_id, const Consent& consent);
 
     // Stores the row and returns it as JSON for the operation's outbox event, so that other
     // nodes count the same activity for the member's tier.

@@ -16,7 +16,8 @@ using nlohmann::json;
 // Inserts or refreshes a member and their cards as another node described them. A phone or
 // card that already belongs to a different member here is not taken over: replication must
 // never fail on it, and head office reports such duplicates.
-void upsert_member(Database& database, const Member& member) {
+void upsert_member(Program::State& s, const Member& member) {
+    Database& database = s.database;
     const auto phone_owner =
         member.phone.empty() ? std::nullopt
                              : database.query_text("SELECT member_id FROM members WHERE phone = ?", member.phone);
@@ -36,6 +37,7 @@ void upsert_member(Database& database, const Member& member) {
         "is_primary = excluded.is_primary WHERE member_id = excluded.member_id");
     for (const Card& c : member.cards)
         card.bind(c.number, member.member_id, c.status, c.primary ? 1 : 0, c.added_at).run();
+    if (member.consent.recorded_at > 0) s.record_consent(member.member_id, member.consent);
 }
 
 Timestamp timestamp_of(const json& value) {
@@ -126,7 +128,7 @@ Result<bool> Program::apply_remote_event(const std::string& origin, const Outbox
                 static_cast<void>(s.install_rules_in_transaction(*rules));
                 return true;
             }
-            if (payload.contains("member")) upsert_member(s.database, payload.at("member").get<Member>());
+            if (payload.contains("member")) upsert_member(s, payload.at("member").get<Member>());
             std::set<std::string> touched = apply_journal(s.book, payload, now);
             if (payload.contains("qualifying")) {
                 const json& q = payload.at("qualifying");
@@ -144,6 +146,8 @@ Result<bool> Program::apply_remote_event(const std::string& origin, const Outbox
                                     timestamp_of(result.at("created_at")));
             }
             if (event.type == "return") record_remote_return(s.database, origin, payload);
+            if (event.type == "consent")
+                s.record_consent(payload.at("member_id").get<std::string>(), payload.at("consent").get<Consent>());
             if (event.type == "void") {
                 record_remote_void(s.database, origin, payload);
                 s.void_offer_uses(origin + "/" + payload.at("result").at("txn_id").get<std::string>());
@@ -203,7 +207,7 @@ Result<Member> Program::import_member_snapshot(const json& snapshot) {
         try {
             const Member member = snapshot.at("member").get<Member>();
             const bool known = s.load_member(member.member_id).ok();
-            upsert_member(s.database, member);
+            upsert_member(s, member);
             apply_journal(s.book, snapshot, s.clock.now());
             // Qualifying rows carry no ids; they are taken only for a member new to this node.
             if (!known) {

@@ -212,11 +212,28 @@ CREATE TABLE offer_uses (
 CREATE INDEX offer_uses_by_offer ON offer_uses(offer_id, member_id);
 )sql";
 
+// Consent (member.hpp): the latest statement on the member's row, and every statement kept.
+constexpr std::string_view schema_v5 = R"sql(
+ALTER TABLE members ADD COLUMN consent_offers INTEGER NOT NULL DEFAULT 0 CHECK (consent_offers IN (0, 1));
+ALTER TABLE members ADD COLUMN consent_marketing INTEGER NOT NULL DEFAULT 0 CHECK (consent_marketing IN (0, 1));
+ALTER TABLE members ADD COLUMN consent_recorded_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE members ADD COLUMN consent_recorded_by TEXT NOT NULL DEFAULT '';
+
+CREATE TABLE consent_history (
+    member_id           TEXT NOT NULL,
+    personalised_offers INTEGER NOT NULL,
+    marketing           INTEGER NOT NULL,
+    recorded_at         INTEGER NOT NULL,
+    recorded_by         TEXT NOT NULL,
+    PRIMARY KEY (member_id, recorded_at, recorded_by)
+) STRICT, WITHOUT ROWID;
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& program_migrations() {
     static const std::vector<Migration> migrations = {
-        {1, schema_v1}, {2, schema_v2}, {3, schema_v3}, {4, schema_v4}};
+        {1, schema_v1}, {2, schema_v2}, {3, schema_v3}, {4, schema_v4}, {5, schema_v5}};
     return migrations;
 }
 

@@ -153,6 +153,13 @@ void add_member_routes(http::Router& router, Program& program, const RemoteMembe
         take(program.add_card(member_id, body_text(request.json_body(), "card")));
         return Response::json(200, summary_json(program, member_id));
     });
+    router.add("POST", "/v1/members/{id}/consent", [&program](const Request& request) {
+        const std::string member_id = path_param(request, "id");
+        const Member member = take(program.find_member({member_id, "", ""}));
+        const Consent consent = take(parse_consent(request.json_body(), member.consent, "consent"));
+        take(program.set_consent(member_id, consent.personalised_offers, consent.marketing));
+        return Response::json(200, summary_json(program, member_id));
+    });
     router.add("POST", "/v1/cards/{card}/block", [&program](const Request& request) {
         const Member member = take(program.block_card(path_param(request, "card")));
         return Response::json(200, json(member));

@@ -142,6 +142,20 @@ std::string_view store_of(std::string_view txn_id) {
     return till.substr(0, till.find('-'));
 }
 
+// Who is acting, for the audit log: the X-Staff header the admin front end sends, else the
+// API token's holder.
+std::string staff_of(const Request& request) {
+    const std::string* staff = request.header("X-Staff");
+    return staff && !staff->empty() && staff->size() <= 128 ? *staff : "admin_api";
+}
+
+std::optional<bool> optional_flag(const json& body, const std::string& key) {
+    const auto found = body.find(key);
+    if (found == body.end()) return std::nullopt;
+    if (!found->is_boolean()) throw http::RequestError(400, "invalid_field", key + " must be true or false", key);
+    return found->get<bool>();
+}
+
 }  // namespace
 
 void add_admin_routes(http::Router& router, DatabaseThread& database, Program& program, HqStore& store,
@@ -150,10 +164,6 @@ void add_admin_routes(http::Router& router, DatabaseThread& database, Program& p
                {.is_public = true});
     router.add("GET", "/v1/tills", [&database, &store](const Request&) {
         return database.call([&store] { return tills(store); });
-    });
-    router.add("GET", "/v1/members/{id}", [&database, &program, &store](const Request& request) {
-        const std::string id = request.path_params.at("id");
-        return database.call([&program, &store, id] { return member(program, store, id); });
     });
     router.add("GET", "/v1/segments/runs", [&database, &store](const Request& request) {
         const auto limit = static_cast<std::size_t>(whole_number(request, "limit", 1, 1000, 100));
@@ -172,6 +182,41 @@ void add_admin_routes(http::Router& router, DatabaseThread& database, Program& p
         return database.call([&program] { return overdrafts(program); });
     });
     http::add_metrics_route(router, std::move(metrics));
+}
+
+void add_member_data_routes(http::Router& router, DatabaseThread& database, Program& program, HqStore& store,
+                            MemberData& members) {
+    router.add("GET", "/v1/members/{id}", [&database, &program, &store, &members](const Request& request) {
+        const std::string id = request.path_params.at("id");
+        const std::string actor = staff_of(request);
+        return database.call([&program, &store, &members, id, actor] {
+            Response response = member(program, store, id);
+            if (response.status == 200) members.audit(actor, "member.view", id);
+            return response;
+        });
+    });
+    router.add("GET", "/v1/members/{id}/export", [&database, &members](const Request& request) {
+        const std::string id = request.path_params.at("id");
+        const std::string actor = staff_of(request);
+        return database.call([&members, id, actor] {
+            auto document = members.export_member(actor, id);
+            return document ? Response::json(200, *document) : pos::error_response(document.error());
+        });
+    });
+    router.add("POST", "/v1/members/{id}/consent", [&database, &members](const Request& request) {
+        const std::string id = request.path_params.at("id");
+        const std::string actor = staff_of(request);
+        const json body = request.json_body();
+        return database.call([&members, id, actor, body] {
+            auto member = members.set_consent(actor, id, optional_flag(body, "personalised_offers"),
+                                              optional_flag(body, "marketing"));
+            return member ? Response::json(200, json(*member)) : pos::error_response(member.error());
+        });
+    });
+    router.add("GET", "/v1/members/{id}/audit", [&database, &members](const Request& request) {
+        const std::string id = request.path_params.at("id");
+        return database.call([&members, id] { return Response::json(200, {{"audit", members.audit_log(id)}}); });
+    });
 }
 
 analytics::LoadResult load_history(Program& program, analytics::DayNumber as_of) {

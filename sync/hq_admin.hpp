@@ -19,6 +19,7 @@
 
 #include <memory>
 
+#include "hq_members.hpp"
 #include "hq_server.hpp"
 #include "loyalty/program.hpp"
 #include "loyalty/router.hpp"
@@ -28,6 +29,14 @@ namespace loyalty::hq {
 
 void add_admin_routes(http::Router& router, DatabaseThread& database, Program& program, HqStore& store,
                       std::shared_ptr<http::MetricsRegistry> metrics);
+// The routes on one member's data, each audited (hq_members.hpp); the actor is the X-Staff
+// header, else "admin_api":
+//   GET  /v1/members/{id}          (above)
+//   GET  /v1/members/{id}/export   everything held about the member, as one JSON document
+//   POST /v1/members/{id}/consent  {"personalised_offers": bool, "marketing": bool}, each optional
+//   GET  /v1/members/{id}/audit    the staff actions on the member's data
+void add_member_data_routes(http::Router& router, DatabaseThread& database, Program& program, HqStore& store,
+                            MemberData& members);
 
 // Every member and every purchase line up to `as_of`, from the ledger head office keeps:
 // voided purchases are left out, returned quantities taken off their lines, and the store is

@@ -101,11 +101,6 @@ ALTER TABLE hq_tills ADD COLUMN clock_skew_seconds INTEGER;
 
 std::int64_t signed_of(std::uint64_t value) { return static_cast<std::int64_t>(value); }
 
-void add_member_id(const json& object, std::set<std::string>& members) {
-    if (!object.is_object()) return;
-    const auto found = object.find("member_id");
-    if (found != object.end() && found->is_string()) members.insert(found->get<std::string>());
-}
 // The feed rows a till is sent, versions ?1 < v <= ?2: every rule version (origin ?3), every
 // offer definition (origin ?5, no members), and other nodes' events about members the till ?4
 // knows (offer assignments included).
@@ -115,6 +110,11 @@ constexpr const char* feed_for_till =
     "OR (e.till_id <> ?4 AND EXISTS (SELECT 1 FROM till_event_members m JOIN till_members k "
     "ON k.member_id = m.member_id WHERE m.version = e.version AND k.till_id = ?4)))";
 
+void add_member_id(const json& object, std::set<std::string>& members) {
+    if (!object.is_object()) return;
+    const auto found = object.find("member_id");
+    if (found != object.end() && found->is_string()) members.insert(found->get<std::string>());
+}
 
 Error till_error(ErrorKind kind, std::string code, std::string message) {
     return Error{kind, std::move(code), std::move(message), "till_id"};
@@ -348,6 +348,9 @@ FeedPage SqliteHqStore::downstream(const std::string& till_id, std::uint64_t aft
         if (origin == config_origin) {
             item.kind = protocol::DownstreamKind::config;
             item.data = std::move(payload);  // {"rules": ...}
+        } else if (origin == offers_origin) {
+            item.kind = protocol::DownstreamKind::offer;
+            item.data = {{"seq", rows.integer(2)}, {"type", rows.text(3)}, {"payload", std::move(payload)}};
         } else {
             item.kind = protocol::DownstreamKind::member;
             item.data = {{"origin", origin},
@@ -363,9 +366,6 @@ FeedPage SqliteHqStore::downstream(const std::string& till_id, std::uint64_t aft
             break;
         }
         bytes += size;
-        } else if (origin == offers_origin) {
-            item.kind = protocol::DownstreamKind::offer;
-            item.data = {{"seq", rows.integer(2)}, {"type", rows.text(3)}, {"payload", std::move(payload)}};
         page.items.push_back(std::move(item));
     }
     rows.reset();
@@ -404,11 +404,10 @@ void SqliteHqStore::publish_current_rules() {
     transaction.commit();
 }
 
-}  // namespace loyalty::hq
 Result<Done> SqliteHqStore::publish_offer(const Offer& offer) {
     auto checked = parse_offer(json(offer));
     if (!checked) return checked.error();
-    return publish_offer_event("offer", {{"offer", *checked}}, {});
+    return publish_event(offers_origin, "offer", {{"offer", *checked}}, {});
 }
 
 Result<Done> SqliteHqStore::assign_offer(const std::string& offer_id, const std::vector<std::string>& member_ids,
@@ -417,19 +416,18 @@ Result<Done> SqliteHqStore::assign_offer(const std::string& offer_id, const std:
         return Error{ErrorKind::not_found, "unknown_offer", "offer " + offer_id + " has not been published",
                      "offer_id"};
     if (member_ids.empty()) return Done{};
-    return publish_offer_event("offer_assignment",
-                               {{"offer_id", offer_id}, {"member_ids", member_ids}, {"assigned", assigned}},
-                               member_ids);
+    return publish_event(offers_origin, "offer_assignment",
+                         {{"offer_id", offer_id}, {"member_ids", member_ids}, {"assigned", assigned}}, member_ids);
 }
 
 // Two commits, like store_batch: head office's own Program first, then the feed row. The seq
 // is past both, so after a crash between the two the next publication takes a new seq rather
 // than one head office has already applied; the lost feed row is one the caller, told of the
 // failure, publishes again.
-Result<Done> SqliteHqStore::publish_offer_event(const std::string& type, const json& payload,
-                                                const std::vector<std::string>& member_ids) {
+Result<Done> SqliteHqStore::publish_event(std::string_view origin_name, const std::string& type, const json& payload,
+                                          const std::vector<std::string>& member_ids) {
     Database& database = program_.database();
-    const std::string origin(offers_origin);
+    const std::string origin(origin_name);
     const std::int64_t seq =
         1 + std::max(database.query_integer("SELECT COALESCE(MAX(seq), 0) FROM till_events WHERE till_id = ?", origin)
                          .value_or(0),
@@ -450,3 +448,4 @@ Result<Done> SqliteHqStore::publish_offer_event(const std::string& type, const j
     return Done{};
 }
 
+}  // namespace loyalty::hq

@@ -29,6 +29,8 @@ namespace loyalty::hq {
 // Config items travel in the same feed as till events under this origin; no till id can
 // clash with it (till ids are STORE-TILL).
 inline constexpr std::string_view config_origin = "HQ";
+// Changes head office makes to members (consent) travel under this origin.
+inline constexpr std::string_view members_origin = "HQ:members";
 
 struct TillRecord {
     std::string till_id;
@@ -136,10 +138,6 @@ class HqStore {
 
     // Puts the Program's current rule version in the feed unless it is already there.
     virtual void publish_current_rules() = 0;
-
-    // Segmentation runs. Only finished runs are ever returned.
-    // The finished run for (as_of, parameters), if any.
-    virtual std::optional<SegmentRun> find_segment_run(const std::string& as_of,
     // Offers (include/loyalty/offer.hpp): applied to head office's own Program and put in the
     // feed under offers_origin. A definition (new, edited, paused, ended) goes to every till;
     // an assignment only to tills that know one of its members (the others get it in the
@@ -148,6 +146,15 @@ class HqStore {
     // Gives (assigned) or withdraws an offer for members; refused for an offer never published.
     virtual Result<Done> assign_offer(const std::string& offer_id, const std::vector<std::string>& member_ids,
                                       bool assigned) = 0;
+    // A change head office itself makes (origin: offers_origin, members_origin), applied to its
+    // own Program as a remote event and then put in the feed: to every till if `member_ids` is
+    // empty, else to the tills that know one of them.
+    virtual Result<Done> publish_event(std::string_view origin, const std::string& type,
+                                       const nlohmann::json& payload, const std::vector<std::string>& member_ids) = 0;
+
+    // Segmentation runs. Only finished runs are ever returned.
+    // The finished run for (as_of, parameters), if any.
+    virtual std::optional<SegmentRun> find_segment_run(const std::string& as_of,
                                                        const nlohmann::json& parameters) = 0;
     // Stores a run with `members` rows from `row`, committing in batches so that the write lock
     // is never held for long; readers see the run only once every row is in. If a finished run
@@ -188,14 +195,16 @@ class SqliteHqStore final : public HqStore {
     void set_downstream_cursor(const std::string& till_id, std::uint64_t version) override;
     std::uint64_t pending_downstream(const std::string& till_id) override;
     void publish_current_rules() override;
+    Result<Done> publish_offer(const Offer& offer) override;
+    Result<Done> assign_offer(const std::string& offer_id, const std::vector<std::string>& member_ids,
+                              bool assigned) override;
+    Result<Done> publish_event(std::string_view origin, const std::string& type, const nlohmann::json& payload,
+                               const std::vector<std::string>& member_ids) override;
     std::optional<SegmentRun> find_segment_run(const std::string& as_of, const nlohmann::json& parameters) override;
     SegmentRun store_segment_run(const SegmentRun& run, std::size_t members, const MemberSegmentWriter& row,
                                  bool replace) override;
     std::vector<SegmentRun> segment_runs(std::size_t limit) override;
     std::optional<SegmentRun> segment_run(std::int64_t run_id) override;
-    Result<Done> publish_offer(const Offer& offer) override;
-    Result<Done> assign_offer(const std::string& offer_id, const std::vector<std::string>& member_ids,
-                              bool assigned) override;
     std::optional<MemberSegment> latest_member_segment(const std::string& member_id) override;
     std::vector<MemberSegment> members_in_latest_run(const MemberSegmentFilter& filter) override;
     std::size_t prune_member_segments(std::size_t keep) override;
@@ -208,8 +217,6 @@ class SqliteHqStore final : public HqStore {
     const Clock& clock_;
 };
 
-    Result<Done> publish_offer_event(const std::string& type, const nlohmann::json& payload,
-                                     const std::vector<std::string>& member_ids);
 // "a;b;;c" -> {"a", "b", "c"}: tags as analytics::preference_tags joins them and as
 // member_segments stores them (with a ';' at both ends).
 std::vector<std::string> split_tags(std::string_view joined);

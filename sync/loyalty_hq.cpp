@@ -15,6 +15,7 @@
 #include "hq_admin.hpp"
 #include "hq_campaign_api.hpp"
 #include "hq_config.hpp"
+#include "hq_members.hpp"
 #include "loyalty/http_server.hpp"
 #include "loyalty/json_log.hpp"
 #include "loyalty/segment_command.hpp"
@@ -47,6 +48,9 @@ const char* const usage_text =
     "  rules install FILE [--config FILE | --db FILE]   a newer rule version, sent to every till\n"
     "  campaign create FILE.json | list | preview ID | launch ID | pause ID | end ID | report ID | playbook\n"
     "        [--config FILE | --db FILE]   campaigns from the segmentation; see docs/CAMPAIGNS.md\n"
+    "  member export ID | consent ID [--personalised-offers yes|no] [--marketing yes|no] | audit ID\n"
+    "        [--actor NAME] [--config FILE | --db FILE]   a member's data, consent and the staff\n"
+    "        audit log (every export and consent change is recorded with --actor, default $USER)\n"
     "  backup --db FILE --to FILE                         a consistent copy of the live database\n"
     "  demo-data [--members N] [--seed S] [--until YYYY-MM-DD]   a synthetic chain as CSV\n"
     "  --help, --version\n"
@@ -130,6 +134,8 @@ int serve(const hq::HqConfig& config) {
     sync.start();
     http::Router router;
     hq::add_admin_routes(router, database, program, store, metrics);
+    hq::MemberData members(program, store, clock);
+    hq::add_member_data_routes(router, database, program, store, members);
     hq::Campaigns campaigns(program, store, clock);
     hq::add_campaign_routes(router, database, campaigns, config.playbook);
     http::ServerConfig admin;
@@ -278,6 +284,16 @@ int campaign_command(const std::vector<std::string>& args) {
     return hq::run_campaign_command(options.positional, campaigns, config.playbook, std::cout, std::cerr);
 }
 
+int member_command(const std::vector<std::string>& args) {
+    const Options options = take_options(args, true);  // the member command's own flags stay in rest
+    const hq::HqConfig config = load_config(options);
+    const SystemClock clock;
+    Program program(program_options(config), clock, load_rules(""));
+    hq::SqliteHqStore store(program, clock);
+    hq::MemberData members(program, store, clock);
+    return hq::run_member_command(options.rest, members, std::cout, std::cerr);
+}
+
 int run(const std::vector<std::string>& args, const char* argv0) {
     const std::string command = args.empty() || args[0].starts_with("-") ? "serve" : args[0];
     const std::vector<std::string> rest(args.begin() + (command == "serve" && (args.empty() || args[0] != "serve") ? 0 : 1),
@@ -301,6 +317,7 @@ int run(const std::vector<std::string>& args, const char* argv0) {
     if (command == "segment") return segment_command(rest);
     if (command == "rules") return rules_command(rest);
     if (command == "campaign") return campaign_command(rest);
+    if (command == "member") return member_command(rest);
     if (command == "backup") return pos::run_backup("loyalty-hq", rest);
     if (command == "demo-data") return analytics::run_demo_data_command(rest, std::cout, std::cerr);
     throw UsageError("unknown command " + command);

@@ -368,6 +368,8 @@ TEST_CASE("the admin API lists runs, shows one and adds the latest segmentation 
     hq::DatabaseThread database;
     http::Router router;
     hq::add_admin_routes(router, database, *hq.program, *hq.store, std::make_shared<http::MetricsRegistry>());
+    hq::MemberData member_data(*hq.program, *hq.store, hq.clock);
+    hq::add_member_data_routes(router, database, *hq.program, *hq.store, member_data);
     const auto get = [&router](const std::string& path, http::QueryParams query = {}) {
         const http::RouteMatch match = router.match("GET", path);
         REQUIRE(match.outcome == http::RouteMatch::Outcome::found);

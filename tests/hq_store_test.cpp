@@ -211,7 +211,8 @@ TEST_CASE("a till that reuses a sequence number with other content is refused, n
 TEST_CASE("offers published at head office reach every till, their assignments only the tills that know the member",
           "[hq_store]") {
     Chain chain;
-    const auto member = chain.till_a.program.enroll({valid_card(1), "", "Ada", ""}).value().result;
+    const auto member =
+        chain.till_a.program.enroll({valid_card(1), "", "Ada", "", Consent{true, false}}).value().result;
     REQUIRE(chain.store.store_batch("S01-T1", wire_events(chain.till_a.program)).highest_contiguous_seq == 1);
     const nlohmann::json definition = {{"offer_id", "C1-O1"}, {"campaign_id", "C1"}, {"kind", "bonus_points"},
                                        {"title", "100 bonus points"}, {"bonus_points", 100},

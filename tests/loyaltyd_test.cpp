@@ -420,6 +420,37 @@ TEST_CASE("members are found by id, card and phone, unknown ones are 404", "[loy
     expect_error(client.request("GET", "/v1/members?card=%zz"), 400, "malformed_query", std::nullopt);
 }
 
+TEST_CASE("consent is opt-in at enrolment and changed per purpose, bad values naming the field", "[loyaltyd]") {
+    Till till;
+    HttpClient& client = till.client();
+    const std::string member_id = enroll(client, 7).at("member_id");
+    const json given = summary(client, member_id).at("consent");
+    CHECK(given.at("membership") == true);
+    CHECK(given.at("personalised_offers") == false);
+    CHECK(given.at("marketing") == false);
+
+    const std::string path = "/v1/members/" + member_id + "/consent";
+    const json changed = expect(client.request("POST", path, json{{"personalised_offers", true}}), 200);
+    CHECK(changed.at("consent").at("personalised_offers") == true);
+    CHECK(changed.at("consent").at("marketing") == false);  // left out: unchanged
+    CHECK(changed.at("consent").at("recorded_by") == "S01-T1");
+    expect_error(client.request("POST", path, json{{"marketing", "yes"}}), 400, "invalid_field", "consent.marketing");
+    expect_error(client.request("POST", path, json{{"newsletter", true}}), 400, "invalid_field", "consent.newsletter");
+    expect_error(client.request("POST", "/v1/members/S01-T1-M999/consent", json{{"marketing", true}}), 404,
+                 "unknown_member", "member_id");
+    CHECK(summary(client, member_id).at("consent").at("personalised_offers") == true);
+
+    const json opted_in = expect(client.request("POST", "/v1/members",
+                                                json{{"card", card_number(8)},
+                                                     {"name", "Member 8"},
+                                                     {"consent", {{"personalised_offers", true}, {"marketing", true}}}}),
+                                 201);
+    CHECK(opted_in.at("consent").at("marketing") == true);
+    expect_error(client.request("POST", "/v1/members",
+                                json{{"card", card_number(9)}, {"name", "Member 9"}, {"consent", {{"marketing", 1}}}}),
+                 400, "invalid_field", "consent.marketing");
+}
+
 TEST_CASE("a purchase earns once: 201, replay 200 with the same body, changed payload 409", "[loyaltyd]") {
     Till till;
     HttpClient& client = till.client();

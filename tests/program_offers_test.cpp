@@ -56,6 +56,19 @@ const OfferDecision& decision_for(const PurchaseResult& result, const std::strin
     throw std::logic_error("unreachable");
 }
 
+ProgramOptions node(const std::string& node_id) {
+    ProgramOptions options;
+    options.node_id = node_id;
+    return options;
+}
+
+// Enrols member n, who agrees to personalised offers (without it no offer applies).
+std::string consenting(CoreFixture& fixture, int n) {
+    const std::string member_id = fixture.enroll(n);
+    REQUIRE(fixture.program->set_consent(member_id, true, false).ok());
+    return member_id;
+}
+
 std::string refused_field(json fields) {
     auto parsed = parse_offer(offer_json("O", std::move(fields)));
     return parsed.ok() ? "(accepted)" : parsed.error().field;
@@ -85,8 +98,8 @@ TEST_CASE("an offer definition is checked field by field, and round-trips") {
 TEST_CASE("a points multiplier applies to its category once, is counted and then used up") {
     CoreFixture fixture(flat());
     OfferFeed feed(*fixture.program);
-    const std::string member = fixture.enroll(1);
-    const std::string other = fixture.enroll(2);
+    const std::string member = consenting(fixture, 1);
+    const std::string other = consenting(fixture, 2);
     feed.publish(offer_json("COFFEE3X", {{"kind", "points_multiplier"}, {"multiplier_percent", 300},
                                          {"categories", {"coffee"}}}));
     feed.assign("COFFEE3X", {member});
@@ -132,7 +145,7 @@ TEST_CASE("a points multiplier applies to its category once, is counted and then
 TEST_CASE("a discount lowers what is due and what earns, and a return refunds the discounted price and its points") {
     CoreFixture fixture(flat());
     OfferFeed feed(*fixture.program);
-    const std::string member = fixture.enroll(1);
+    const std::string member = consenting(fixture, 1);
     feed.publish(offer_json("FIVE_OFF", {{"kind", "amount_discount"}, {"discount_cents", 500}, {"skus", {"TOY"}}}));
     feed.assign("FIVE_OFF", {member});
 
@@ -154,7 +167,7 @@ TEST_CASE("a discount lowers what is due and what earns, and a return refunds th
 TEST_CASE("offer points are taken back by a return and a void frees the use") {
     CoreFixture fixture(flat());
     OfferFeed feed(*fixture.program);
-    const std::string member = fixture.enroll(1);
+    const std::string member = consenting(fixture, 1);
     feed.publish(offer_json("BONUS", {{"kind", "bonus_points"}, {"bonus_points", 100}, {"min_spend_cents", 2000}}));
     feed.assign("BONUS", {member});
 
@@ -167,7 +180,7 @@ TEST_CASE("offer points are taken back by a return and a void frees the use") {
     CHECK(fixture.summary(member).offers.empty());  // a return keeps the use: the offer was had
 
     // A void undoes the sale: the member may use the offer again.
-    const std::string second = fixture.enroll(2);
+    const std::string second = consenting(fixture, 2);
     feed.assign("BONUS", {second});
     fixture.buy("T-2", second, {line("A", "food", 1, 3000)});
     REQUIRE(fixture.program->void_purchase("T-2").ok());
@@ -181,7 +194,7 @@ TEST_CASE("offer points are taken back by a return and a void frees the use") {
 TEST_CASE("the till picks the better of a non-stackable offer and the stackable ones, and says why") {
     CoreFixture fixture(flat());
     OfferFeed feed(*fixture.program);
-    const std::string member = fixture.enroll(1);
+    const std::string member = consenting(fixture, 1);
     feed.publish(offer_json("B50", {{"kind", "bonus_points"}, {"bonus_points", 50}}));
     feed.publish(offer_json("B20", {{"kind", "bonus_points"}, {"bonus_points", 20}}));
     feed.publish(offer_json("PCT10", {{"kind", "percent_discount"}, {"discount_percent", 10}, {"stackable", false}}));
@@ -212,7 +225,7 @@ TEST_CASE("the till picks the better of a non-stackable offer and the stackable 
 TEST_CASE("a threshold not met is explained, paused and expired offers do not apply") {
     CoreFixture fixture(flat());
     OfferFeed feed(*fixture.program);
-    const std::string member = fixture.enroll(1);
+    const std::string member = consenting(fixture, 1);
     json bonus = offer_json("BONUS", {{"kind", "bonus_points"}, {"bonus_points", 200},
                                       {"min_spend_cents", 5000}, {"categories", {"coffee"}}});
     feed.publish(bonus);
@@ -235,7 +248,7 @@ TEST_CASE("a threshold not met is explained, paused and expired offers do not ap
 TEST_CASE("a tier challenge shows progress and pays once the spend is reached") {
     CoreFixture fixture(flat());
     OfferFeed feed(*fixture.program);
-    const std::string member = fixture.enroll(1);
+    const std::string member = consenting(fixture, 1);
     feed.publish(offer_json("GOLD", {{"kind", "tier_challenge"}, {"min_spend_cents", 5000}, {"bonus_points", 300},
                                      {"target_tier", "Gold"}}));
     feed.assign("GOLD", {member});
@@ -254,7 +267,7 @@ TEST_CASE("an offer's budget bounds what it gives") {
     CoreFixture fixture(flat());
     OfferFeed feed(*fixture.program);
     std::vector<std::string> members;
-    for (int n = 1; n <= 3; ++n) members.push_back(fixture.enroll(n));
+    for (int n = 1; n <= 3; ++n) members.push_back(consenting(fixture, n));
     feed.publish(offer_json("BUDGET", {{"kind", "bonus_points"}, {"bonus_points", 100}, {"budget_points", 150}}));
     feed.assign("BUDGET", members);
     CHECK(fixture.buy("T-1", members[0], {line("A", "food", 1, 1000)}).offers.at(0).points == 100);
@@ -265,10 +278,10 @@ TEST_CASE("an offer's budget bounds what it gives") {
 }
 
 TEST_CASE("an offer used at two offline tills beyond its limit is found at head office") {
-    CoreFixture hq(flat(), ProgramOptions{.node_id = "HQ"});
-    CoreFixture till_a(flat(), ProgramOptions{.node_id = "S01-T1"});
-    CoreFixture till_b(flat(), ProgramOptions{.node_id = "S02-T1"});
-    const std::string member = till_a.enroll(1);
+    CoreFixture hq(flat(), node("HQ"));
+    CoreFixture till_a(flat(), node("S01-T1"));
+    CoreFixture till_b(flat(), node("S02-T1"));
+    const std::string member = consenting(till_a, 1);
     const json offer = offer_json("ONCE", {{"kind", "bonus_points"}, {"bonus_points", 100}});
     // Head office knows the member; both tills have the member and the offer before going offline.
     auto snapshot = till_a.program->member_snapshot(member);
@@ -304,9 +317,9 @@ TEST_CASE("an offer used at two offline tills beyond its limit is found at head 
 }
 
 TEST_CASE("a member snapshot carries the member's offers to a till that never saw them") {
-    CoreFixture hq(flat(), ProgramOptions{.node_id = "HQ"});
-    CoreFixture till(flat(), ProgramOptions{.node_id = "S09-T1"});
-    const std::string member = hq.enroll(1);
+    CoreFixture hq(flat(), node("HQ"));
+    CoreFixture till(flat(), node("S09-T1"));
+    const std::string member = consenting(hq, 1);
     OfferFeed feed(*hq.program);
     feed.publish(offer_json("WELCOME", {{"kind", "bonus_points"}, {"bonus_points", 100}, {"uses_per_member", 2}}));
     feed.assign("WELCOME", {member});
@@ -318,4 +331,56 @@ TEST_CASE("a member snapshot carries the member's offers to a till that never sa
     CHECK(summary.offers.at(0).uses_left == 2);
     CHECK(json(summary).at("offers").at(0).at("offer_id") == "WELCOME");
     CHECK(till.buy("T-1", member, {line("A", "food", 1, 1000)}).points_earned == 110);
+}
+
+TEST_CASE("without consent to personalised offers no offer applies or shows, and the member still earns") {
+    CoreFixture fixture(flat());
+    OfferFeed feed(*fixture.program);
+    const std::string member = fixture.enroll(1);
+    CHECK_FALSE(fixture.program->find_member({member, "", ""})->consent.personalised_offers);
+    feed.publish(offer_json("BONUS", {{"kind", "bonus_points"}, {"bonus_points", 100}}));
+    feed.assign("BONUS", {member});
+    CHECK(fixture.summary(member).offers.empty());
+    const PurchaseResult sold = fixture.buy("T-1", member, {line("A", "food", 1, 1000)});
+    CHECK(sold.points_earned == 10);
+    CHECK(sold.offer_decisions.empty());
+
+    REQUIRE(fixture.program->set_consent(member, true, false).ok());
+    CHECK(fixture.summary(member).offers.size() == 1);
+    REQUIRE(fixture.program->set_consent(member, false, false).ok());
+    CHECK(fixture.buy("T-2", member, {line("A", "food", 1, 1000)}).points_earned == 10);
+}
+
+TEST_CASE("consent is recorded at enrolment, synced to other nodes, and the latest statement wins everywhere") {
+    CoreFixture till_a(flat(), node("S01-T1"));
+    CoreFixture till_b(flat(), node("S02-T1"));
+    EnrollRequest request{testing::valid_card(1), "", "Ada", ""};
+    request.consent.personalised_offers = true;
+    auto enrolled = till_a.program->enroll(request);
+    REQUIRE(enrolled.ok());
+    const Member& member = enrolled->result;
+    CHECK(member.consent.personalised_offers);
+    CHECK_FALSE(member.consent.marketing);
+    CHECK(member.consent.recorded_by == "S01-T1");
+    CHECK(json(member).at("consent").at("membership") == true);
+
+    auto forward = [](CoreFixture& from, const std::string& origin, CoreFixture& to) {
+        for (const OutboxEvent& event : from.program->outbox().pending(100))
+            REQUIRE(to.program->apply_remote_event(origin, event).ok());
+    };
+    forward(till_a, "S01-T1", till_b);
+    CHECK(till_b.program->find_member({member.member_id, "", ""})->consent.personalised_offers);
+
+    // The member withdraws at S02 an hour later; S01 then hears of it, and not the other way.
+    till_b.clock.set(till_b.clock.now() + 3600);
+    REQUIRE(till_b.program->set_consent(member.member_id, false, true).ok());
+    forward(till_b, "S02-T1", till_a);
+    forward(till_a, "S01-T1", till_b);  // replays: nothing older overrides the newer statement
+    for (CoreFixture* node : {&till_a, &till_b}) {
+        const Consent consent = node->program->find_member({member.member_id, "", ""})->consent;
+        CHECK_FALSE(consent.personalised_offers);
+        CHECK(consent.marketing);
+        CHECK(consent.recorded_by == "S02-T1");
+    }
+    CHECK(*till_a.program->database().query_integer("SELECT COUNT(*) FROM consent_history") == 2);
 }

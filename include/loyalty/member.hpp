@@ -24,6 +24,16 @@ struct Card {
     Timestamp added_at = 0;
 };
 
+// What a member agreed to, and where and when they last said so. Enrolling is agreeing to the
+// programme itself; the other purposes are opt-in (privacy by default). Nodes keep the latest
+// statement: a newer recorded_at wins, then the greater recorded_by, so every node agrees.
+struct Consent {
+    bool personalised_offers = false;  // offers chosen from the member's own purchases
+    bool marketing = false;            // messages about the programme
+    Timestamp recorded_at = 0;
+    std::string recorded_by{};         // the node that recorded it: a till id or head office
+};
+
 struct Member {
     std::string member_id;
     std::string name;
@@ -33,6 +43,7 @@ struct Member {
     std::string tier;
     Timestamp tier_since = 0;
     Timestamp enrolled_at = 0;
+    Consent consent{};
 
     // The primary active card, or empty.
     std::string primary_card() const;
@@ -43,9 +54,15 @@ struct EnrollRequest {
     std::string phone;  // raw, optional if card is given
     std::string name;
     std::string email;  // optional
+    Consent consent{};  // "consent": {"personalised_offers": true, "marketing": false}; absent: none
 };
 
 Result<EnrollRequest> parse_enroll_request(const nlohmann::json& body);
+// {"personalised_offers": bool, "marketing": bool}, each optional: a missing purpose keeps
+// `current`'s answer. Errors name the field ("consent.marketing").
+Result<Consent> parse_consent(const nlohmann::json& body, const Consent& current, const std::string& path);
+void to_json(nlohmann::json& out, const Consent& consent);
+void from_json(const nlohmann::json& in, Consent& consent);
 
 // How a request names a member: exactly one of these is set.
 struct MemberRef {

@@ -102,6 +102,9 @@ public:
     // Blocks a lost card; the member and balance stay. The replacement becomes primary.
     Result<Member> replace_card(const std::string& lost_card, const std::string& new_card);
     Result<Member> block_card(const std::string& card);
+    // Records what the member now agrees to (member.hpp); synced to every node that knows them.
+    // Without consent to personalised offers, no offer head office assigned applies or shows.
+    Result<Member> set_consent(const std::string& member_id, bool personalised_offers, bool marketing);
 
     Result<Quote> quote(const PurchaseRequest& request);
     Result<Recorded<PurchaseResult>> purchase(const PurchaseRequest& request);

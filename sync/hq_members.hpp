@@ -1,0 +1,58 @@
+// Head office's work on one member's personal data for the privacy duties of issue 11: consent
+// changed by staff (synced to the tills that know the member), the export of everything held
+// about a member as one JSON document, and the audit log of staff actions on member data.
+#pragma once
+
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "hq_store.hpp"
+#include "loyalty/clock.hpp"
+#include "loyalty/program.hpp"
+
+namespace loyalty::hq {
+
+struct AuditRecord {
+    Timestamp at = 0;
+    std::string actor;      // the staff member (the operator's login for commands)
+    std::string action;     // "member.view", "member.export", "member.consent"
+    std::string member_id;
+    nlohmann::json detail;  // what changed; never the member's personal data
+};
+
+class MemberData {
+public:
+    // Adds the audit table to the head-office database. `program` and `store` must outlive it.
+    MemberData(Program& program, HqStore& store, const Clock& clock);
+
+    void audit(const std::string& actor, const std::string& action, const std::string& member_id,
+               nlohmann::json detail = nlohmann::json::object());
+    std::vector<AuditRecord> audit_log(const std::string& member_id);
+
+    // A purpose left empty keeps its answer. Recorded as head office's statement ("HQ").
+    Result<Member> set_consent(const std::string& actor, const std::string& member_id,
+                               std::optional<bool> personalised_offers, std::optional<bool> marketing);
+    // Everything head office holds about the member: profile and consent (with its history),
+    // ledger, lots, purchases and their lines, offers and their uses, segmentation, the tills
+    // that hold the member, and the audit log.
+    Result<nlohmann::json> export_member(const std::string& actor, const std::string& member_id);
+
+private:
+    Program& program_;
+    HqStore& store_;
+    const Clock& clock_;
+};
+
+void to_json(nlohmann::json& out, const AuditRecord& record);
+
+// `loyalty-hq member export ID | consent ID [--personalised-offers yes|no] [--marketing yes|no]
+// | audit ID`, each with [--actor NAME] (default: $USER). Prints JSON; 0 on success, 1 when
+// refused, 2 for bad usage.
+int run_member_command(const std::vector<std::string>& words, MemberData& members, std::ostream& out,
+                       std::ostream& err);
+
+}  // namespace loyalty::hq

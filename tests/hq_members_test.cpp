@@ -1,0 +1,133 @@
+// Head office's privacy duties on real Programs: consent changed by staff reaches the tills
+// that know the member and stops their offers there, a member's export holds their data and
+// nobody else's, and every staff action on member data is in the audit log.
+#include "hq_members.hpp"
+
+#include <sstream>
+
+#include <catch2/catch.hpp>
+
+#include "support/core_fixture.hpp"
+
+using namespace loyalty;
+using namespace loyalty::testing;
+using nlohmann::json;
+
+namespace {
+
+struct HeadOfficeAndTill {
+    HeadOfficeAndTill()
+        : clock(test_start()),
+          till(options("S01-T1"), clock, rules_with()),
+          hq(options("HQ"), clock, rules_with()),
+          store(hq, clock),
+          members(hq, store, clock) {
+        REQUIRE(store.add_till("S01", "S01-T1").ok());
+    }
+    ProgramOptions options(const std::string& node_id) {
+        return {(dir.path() / (node_id + ".db")).string(), node_id, Durability::normal};
+    }
+    // The till's events to head office, and head office's feed back to the till.
+    void sync() {
+        std::vector<protocol::Event> events;
+        for (const OutboxEvent& event : till.outbox().pending(1000))
+            events.push_back({static_cast<std::uint64_t>(event.seq), event.type, event.payload, event.created_at});
+        REQUIRE_FALSE(store.store_batch("S01-T1", events).stopped);
+        for (const auto& item : store.downstream("S01-T1", fed, 1000, 1 << 20).items) {
+            fed = item.version;
+            if (item.kind != protocol::DownstreamKind::member || item.data.at("origin") == "S01-T1") continue;
+            const json& event = item.data.at("event");
+            REQUIRE(till.apply_remote_event(item.data.at("origin").get<std::string>(),
+                                            {event.at("seq").get<std::int64_t>(), event.at("type").get<std::string>(),
+                                             event.at("payload"), event.at("created_at").get<Timestamp>()})
+                        .ok());
+        }
+    }
+    TempDir dir;
+    ManualClock clock;
+    Program till, hq;
+    hq::SqliteHqStore store;
+    hq::MemberData members;
+    std::uint64_t fed = 0;
+};
+
+std::string enroll(Program& till, int n, bool offers) {
+    return till.enroll({valid_card(n), "", "Member " + std::to_string(n), "m" + std::to_string(n) + "@example.com",
+                        Consent{offers, false}})
+        .value()
+        .result.member_id;
+}
+
+}  // namespace
+
+TEST_CASE("consent withdrawn at head office reaches the till, and is audited", "[hq_members]") {
+    HeadOfficeAndTill chain;
+    const std::string member = enroll(chain.till, 1, true);
+    chain.sync();
+    CHECK(chain.hq.find_member({member, "", ""})->consent.personalised_offers);
+
+    chain.clock.set(chain.clock.now() + 60);
+    auto changed = chain.members.set_consent("alice", member, false, std::nullopt);
+    REQUIRE(changed.ok());
+    CHECK_FALSE(changed->consent.personalised_offers);
+    CHECK(changed->consent.recorded_by == "HQ");
+    chain.sync();
+    const Consent at_till = chain.till.find_member({member, "", ""})->consent;
+    CHECK_FALSE(at_till.personalised_offers);
+    CHECK(at_till.recorded_by == "HQ");
+
+    CHECK(chain.members.set_consent("alice", "S01-T1-M999", true, std::nullopt).error().code == "unknown_member");
+    const auto log = chain.members.audit_log(member);
+    REQUIRE(log.size() == 1);
+    CHECK(log[0].actor == "alice");
+    CHECK(log[0].action == "member.consent");
+    CHECK(log[0].detail.at("personalised_offers") == false);
+}
+
+TEST_CASE("a member's export holds their data and nobody else's, and is itself audited", "[hq_members]") {
+    HeadOfficeAndTill chain;
+    const std::string member = enroll(chain.till, 1, false);
+    const std::string other = enroll(chain.till, 2, false);
+    REQUIRE(chain.till.purchase(sale("T-1", member, {line("A", "food", 2, 1000)})).ok());
+    REQUIRE(chain.till.purchase(sale("T-2", other, {line("B", "toys", 1, 5000)})).ok());
+    chain.sync();
+
+    auto exported = chain.members.export_member("bob", member);
+    REQUIRE(exported.ok());
+    const json& document = *exported;
+    CHECK(document.at("member").at("email") == "m1@example.com");
+    CHECK(document.at("member").at("balance") == 20);
+    REQUIRE(document.at("purchases").size() == 1);
+    CHECK(document.at("purchases").at(0).at("txn_id") == "S01-T1/T-1");
+    CHECK(document.at("purchase_lines").at(0).at("quantity") == 2);
+    CHECK(document.at("ledger").size() == 1);
+    CHECK(document.at("consent_history").size() == 1);
+    CHECK(document.at("tills").at(0).at("till_id") == "S01-T1");
+    CHECK(document.at("audit").at(0).at("action") == "member.export");
+    const std::string text = document.dump();
+    CHECK(text.find(other) == std::string::npos);
+    CHECK(text.find("m2@example.com") == std::string::npos);
+    CHECK(chain.members.export_member("bob", "S01-T1-M999").error().code == "unknown_member");
+}
+
+TEST_CASE("loyalty-hq member prints JSON, and refuses bad usage with exit code 2", "[hq_members]") {
+    HeadOfficeAndTill chain;
+    const std::string member = enroll(chain.till, 1, false);
+    chain.sync();
+    const auto run = [&](std::vector<std::string> words) {
+        std::ostringstream out, err;
+        const int code = hq::run_member_command(words, chain.members, out, err);
+        return std::tuple{code, out.str(), err.str()};
+    };
+    const auto [consent_code, consent_out, consent_err] =
+        run({"consent", member, "--marketing", "yes", "--actor", "carol"});
+    CHECK(consent_code == 0);
+    CHECK(json::parse(consent_out).at("consent").at("marketing") == true);
+    CHECK(std::get<0>(run({"consent", member, "--marketing", "maybe"})) == 2);
+    CHECK(std::get<0>(run({"export"})) == 2);
+    CHECK(std::get<0>(run({"erase", member})) == 2);
+    CHECK(std::get<0>(run({"export", "S01-T1-M999"})) == 1);
+    const auto [audit_code, audit_out, audit_err] = run({"audit", member});
+    CHECK(audit_code == 0);
+    CHECK(json::parse(audit_out).at(0).at("actor") == "carol");
+}
