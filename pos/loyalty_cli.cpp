@@ -19,7 +19,8 @@ using loyalty::format_cents;
 constexpr std::string_view usage = R"(usage: loyalty [--url URL] [--token TOKEN] [--json] COMMAND ...
 
   member find   (--card CARD | --phone PHONE | --id MEMBER_ID)
-  member enroll --name NAME [--card CARD] [--phone PHONE] [--email EMAIL]
+  member enroll --name NAME [--card CARD] [--phone PHONE] [--email EMAIL] [CONSENT]
+  member consent (--card CARD | --phone PHONE | --id MEMBER_ID) CONSENT
   points        (--card CARD | --member MEMBER_ID)     balance, tier and recent activity
   quote         (--card CARD | --member MEMBER_ID) BASKET [--redeem POINTS]
   sale          --txn TXN_ID (--card CARD | --member MEMBER_ID) BASKET [--redeem POINTS]
@@ -29,6 +30,8 @@ constexpr std::string_view usage = R"(usage: loyalty [--url URL] [--token TOKEN]
 
 BASKET is --basket FILE.json (a JSON array of lines, or an object with "lines") or one
 --line SKU:CATEGORY:QUANTITY:UNIT_PRICE_CENTS[:DISCOUNT_CENTS] per basket line.
+CONSENT is [--personalised-offers yes|no] [--marketing yes|no]: what the member agrees to
+(at enrolment, a purpose left out is not agreed; later, it keeps its answer).
 URL defaults to $LOYALTY_URL or http://127.0.0.1:8080; TOKEN to $LOYALTY_TOKEN.
 )";
 
@@ -118,6 +121,9 @@ void print_member(const json& m) {
                   << m["points_expiring"]["date"].get<std::string>() << "\n";
     std::cout << "  Tier      " << m["tier"].get<std::string>() << " - "
               << m["tier_progress"]["message"].get<std::string>() << "\n";
+    if (m.contains("consent"))
+        std::cout << "  Consent   personalised offers " << (m["consent"]["personalised_offers"].get<bool>() ? "yes" : "no")
+                  << ", marketing " << (m["consent"]["marketing"].get<bool>() ? "yes" : "no") << "\n";
     for (const json& offer : m.value("offers", json::array()))
         std::cout << "  Offer     " << offer["message"].get<std::string>() << "\n";
 }
@@ -227,6 +233,18 @@ json find_member(Client& client, const Flags& flags) {
     throw UsageError("name the member with --card, --phone or --id");
 }
 
+// --personalised-offers and --marketing as the API's consent object.
+json consent_flags(const Flags& flags) {
+    json consent = json::object();
+    for (const auto& [flag, key] : {std::pair{"personalised-offers", "personalised_offers"}, {"marketing", "marketing"}}) {
+        if (!flags.has(flag)) continue;
+        const std::string answer = flags.get(flag);
+        if (answer != "yes" && answer != "no") throw UsageError(std::string("--") + flag + " takes yes or no");
+        consent[key] = answer == "yes";
+    }
+    return consent;
+}
+
 int run(Client& client, const std::vector<std::string>& command, const Flags& flags) {
     const auto show = [&](const json& answer, auto print) {
         if (client.json_output) std::cout << answer.dump(2) << "\n";
@@ -240,10 +258,18 @@ int run(Client& client, const std::vector<std::string>& command, const Flags& fl
         json body = {{"name", flags.require("name")}};
         for (const char* key : {"card", "phone", "email"})
             if (flags.has(key)) body[key] = flags.get(key);
+        if (const json consent = consent_flags(flags); !consent.empty()) body["consent"] = consent;
         return show(client.call("POST", "/v1/members", body), [](const json& m) {
             std::cout << "Enrolled ";
             print_member(m);
         });
+    }
+    if (verb == "member" && sub == "consent") {
+        const json consent = consent_flags(flags);
+        if (consent.empty()) throw UsageError("say what changes: --personalised-offers yes|no, --marketing yes|no");
+        const json member = find_member(client, flags);
+        return show(client.call("POST", "/v1/members/" + url_encode(member["member_id"]) + "/consent", consent),
+                    print_member);
     }
     if (verb == "points") {
         const json member = find_member(client, flags);
