@@ -131,7 +131,8 @@ Result<CampaignReport> campaign_report(Campaigns& campaigns, const std::string& 
     const Timestamp stop = report.campaign.ended_at ? std::min(*report.campaign.ended_at, offer.valid_until)
                                                     : offer.valid_until;
     report.window_from = offer.valid_from;
-    report.window_until = std::max(offer.valid_from, std::min(now, stop));
+    // Up to and including the current second (window ends are exclusive).
+    report.window_until = std::max(offer.valid_from, std::min(now + 1, stop));
     Database& database = campaigns.program().database();
     add_uses(database, report);
     add_outcomes(database, report);

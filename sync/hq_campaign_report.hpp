@@ -49,7 +49,7 @@ struct OverLimitUse {
 
 struct CampaignReport {
     Campaign campaign;
-    Timestamp window_from = 0, window_until = 0;  // the offer's window, up to now
+    Timestamp window_from = 0, window_until = 0;  // the offer's window up to now, end exclusive
     std::int64_t targeted = 0, treated = 0, control = 0;
     std::int64_t redeemed = 0;  // treated members with at least one use (not voided)
     double redemption_rate = 0.0;

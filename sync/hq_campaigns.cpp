@@ -334,6 +334,7 @@ json preview_json(const Campaign& campaign, const CampaignPreview& preview) {
             {"targeted", preview.targeted},
             {"treated", preview.treated},
             {"control", preview.control},
+            {"without_consent", preview.without_consent},
             {"max_cost_cents", preview.max_cost_cents},
             {"expected_cost_cents", preview.expected_cost_cents},
             {"budget_cents", preview.budget_bound_cents ? json(*preview.budget_bound_cents) : json(nullptr)}};
@@ -418,11 +419,20 @@ std::optional<Campaign> Campaigns::find_play(const std::string& play, std::int64
 }
 
 Result<std::optional<std::int64_t>> Campaigns::for_each_target(
-    const CampaignTarget& target, const std::function<void(const std::string&, const MemberSegment*)>& visit) {
+    const CampaignTarget& target, const std::function<void(const std::string&, const MemberSegment*)>& visit,
+    std::int64_t& without_consent) {
     Database& database = program_.database();
+    // Personalised offers need the member's consent (member.hpp): a member without it is left
+    // out of both groups, so that the groups hold only members the offer could reach.
     const auto in_tier = [&](const std::string& member_id) {
-        return !target.tier ||
-               database.query_text("SELECT tier FROM members WHERE member_id = ?", member_id) == target.tier;
+        Statement& row = database.prepare("SELECT tier, consent_offers FROM members WHERE member_id = ?");
+        row.bind(member_id);
+        const bool found = row.step();
+        const bool matches = found && (!target.tier || row.text(0) == *target.tier);
+        const bool consented = found && row.integer(1) == 1;
+        row.reset();
+        without_consent += matches && !consented;
+        return matches && consented;
     };
     const auto runs = store_.segment_runs(1);
     const std::optional<std::int64_t> run_id = runs.empty() ? std::nullopt : std::optional(runs.front().run_id);
@@ -472,7 +482,7 @@ Result<CampaignPreview> Campaigns::preview(const std::string& campaign_id) {
     if (campaign->status == CampaignStatus::draft) {
         const auto run_id = for_each_target(campaign->target, [&](const std::string& member_id, const MemberSegment* row) {
             count(member_id, !in_control_group(*campaign, member_id), row);
-        });
+        }, preview.without_consent);
         if (!run_id) return run_id.error();
         preview.run_id = *run_id;
     } else {  // launched: the members fixed then
@@ -522,10 +532,11 @@ Result<Done> Campaigns::materialise_members(Campaign& campaign) {
         transaction.commit();
         batch.clear();
     };
+    std::int64_t without_consent = 0;
     const auto run_id = for_each_target(campaign.target, [&](const std::string& member_id, const MemberSegment*) {
         batch.emplace_back(member_id, !in_control_group(campaign, member_id));
         if (batch.size() == members_per_commit) flush();
-    });
+    }, without_consent);
     if (!run_id) return run_id.error();  // the rows written are removed by the next launch
     flush();
     campaign.run_id = *run_id;
@@ -541,6 +552,22 @@ Result<Done> Campaigns::publish(const Campaign& campaign, OfferStatus status) {
     Offer offer = campaign.offer;
     offer.status = status;
     return store_.publish_offer(offer);
+}
+
+Result<Campaign> Campaigns::move_to(Campaign campaign, CampaignStatus status, const std::string& end_reason) {
+    if (campaign.status != CampaignStatus::draft) {  // a draft's offer was never published
+        const OfferStatus offer_status = status == CampaignStatus::active   ? OfferStatus::active
+                                         : status == CampaignStatus::paused ? OfferStatus::paused
+                                                                            : OfferStatus::ended;
+        if (auto published = publish(campaign, offer_status); !published) return published.error();
+    }
+    campaign.status = status;
+    if (status == CampaignStatus::ended) {
+        campaign.ended_at = clock_.now();
+        campaign.end_reason = end_reason;
+    }
+    save_status(campaign);
+    return campaign;
 }
 
 void Campaigns::save_status(const Campaign& campaign) {
@@ -565,10 +592,7 @@ Result<Campaign> Campaigns::launch(const std::string& campaign_id) {
             return Error{ErrorKind::conflict, "campaign_ended",
                          "campaign " + campaign_id + " has ended; create a new campaign to run it again", "id"};
         case CampaignStatus::paused:
-            if (auto published = publish(campaign, OfferStatus::active); !published) return published.error();
-            campaign.status = CampaignStatus::active;
-            save_status(campaign);
-            return campaign;
+            return move_to(campaign, CampaignStatus::active, "");
         case CampaignStatus::draft:
             break;
     }
@@ -623,10 +647,7 @@ Result<Campaign> Campaigns::pause(const std::string& campaign_id) {
         return Error{ErrorKind::refused, "not_active",
                      "campaign " + campaign_id + " is " + to_string(campaign.status) + "; only an active campaign pauses",
                      "id"};
-    if (auto published = publish(campaign, OfferStatus::paused); !published) return published.error();
-    campaign.status = CampaignStatus::paused;
-    save_status(campaign);
-    return campaign;
+    return move_to(campaign, CampaignStatus::paused, "");
 }
 
 Result<Campaign> Campaigns::end(const std::string& campaign_id) {
@@ -634,13 +655,7 @@ Result<Campaign> Campaigns::end(const std::string& campaign_id) {
     if (!found) return found.error();
     Campaign& campaign = *found;
     if (campaign.status == CampaignStatus::ended) return campaign;
-    if (campaign.status != CampaignStatus::draft)
-        if (auto published = publish(campaign, OfferStatus::ended); !published) return published.error();
-    campaign.status = CampaignStatus::ended;
-    campaign.ended_at = clock_.now();
-    campaign.end_reason = "ended";
-    save_status(campaign);
-    return campaign;
+    return move_to(campaign, CampaignStatus::ended, "ended");
 }
 
 Result<bool> Campaigns::end_if_budget_spent(const std::string& campaign_id) {
@@ -660,11 +675,7 @@ Result<bool> Campaigns::end_if_budget_spent(const std::string& campaign_id) {
     const bool spent = (offer.budget_points > 0 && points >= offer.budget_points) ||
                        (offer.budget_cents > 0 && cents >= offer.budget_cents);
     if (!spent) return false;
-    if (auto published = publish(campaign, OfferStatus::ended); !published) return published.error();
-    campaign.status = CampaignStatus::ended;
-    campaign.ended_at = clock_.now();
-    campaign.end_reason = "budget_spent";
-    save_status(campaign);
+    if (auto ended = move_to(campaign, CampaignStatus::ended, "budget_spent"); !ended) return ended.error();
     return true;
 }
 

@@ -30,7 +30,8 @@ std::string to_string(CampaignStatus status);
 
 // Who a campaign is for: the latest segmentation run's members matching every set field of
 // `segment` and, if set, now in `tier`; or, with `members` (an uploaded list), those members
-// (still subject to the other fields when any is set).
+// (still subject to the other fields when any is set). Only members who agreed to personalised
+// offers are ever targeted.
 struct CampaignTarget {
     MemberSegmentFilter segment;  // its paging fields are not used
     std::optional<std::string> tier;
@@ -74,6 +75,8 @@ bool in_control_group(const Campaign& campaign, const std::string& member_id);
 struct CampaignPreview {
     std::optional<std::int64_t> run_id;  // the segmentation run targeting reads
     std::int64_t targeted = 0, treated = 0, control = 0;
+    // Members the target matches who have not agreed to personalised offers: in neither group.
+    std::int64_t without_consent = 0;
     // Every treated member using the offer uses_per_member times, each use worth the offer's
     // value on their usual basket; and the same with the uses the members' BG/NBD forecast
     // expects in the offer's window. Both bounded by the budget (docs/CAMPAIGNS.md).
@@ -116,10 +119,15 @@ class Campaigns {
   private:
     // Calls `visit` for each targeted member, in member-id order, with their row in the latest
     // run (null for a listed member without one). Returns the run read, if any.
+    // Members matching the target but without consent to personalised offers are left out and
+    // counted in `without_consent`.
     Result<std::optional<std::int64_t>> for_each_target(
-        const CampaignTarget& target, const std::function<void(const std::string&, const MemberSegment*)>& visit);
+        const CampaignTarget& target, const std::function<void(const std::string&, const MemberSegment*)>& visit,
+        std::int64_t& without_consent);
     Result<Done> materialise_members(Campaign& campaign);
     Result<Done> publish(const Campaign& campaign, OfferStatus status);
+    // Publishes the offer with the new status (a draft has none to publish yet), then saves it.
+    Result<Campaign> move_to(Campaign campaign, CampaignStatus status, const std::string& end_reason);
     void save_status(const Campaign& campaign);
 
     Program& program_;

@@ -9,10 +9,14 @@ namespace {
 
 using nlohmann::json;
 
-Play built_in(std::string name, json campaign) {
+// A built-in play: 10% control, the offer's window set when the playbook runs.
+Play built_in(std::string name, std::string campaign_name, json target, json offer) {
     Play built;
     built.name = std::move(name);
-    built.campaign = std::move(campaign);
+    built.campaign = {{"name", std::move(campaign_name)},
+                      {"control_percent", 10},
+                      {"target", std::move(target)},
+                      {"offer", std::move(offer)}};
     return built;
 }
 
@@ -95,45 +99,31 @@ void check_play(JsonReader& reader, const Play& play) {
 
 Playbook default_playbook() {
     Playbook playbook;
-    Play win_back = built_in("win_back", {{"name", "Win back"},
-                                      {"control_percent", 10},
-                                      {"target", {{"segments", {"At Risk", "Can't Lose Them"}}}},
-                                      {"offer",
-                                       {{"kind", "bonus_points"},
-                                        {"title", "500 bonus points when you spend 20.00: we miss you"},
-                                        {"bonus_points", 500},
-                                        {"min_spend_cents", 2000}}}});
+    Play win_back = built_in("win_back", "Win back", {{"segments", {"At Risk", "Can't Lose Them"}}},
+                             {{"kind", "bonus_points"},
+                              {"title", "500 bonus points when you spend 20.00: we miss you"},
+                              {"bonus_points", 500},
+                              {"min_spend_cents", 2000}});
     win_back.clv_percentile = 50.0;
     playbook.plays.push_back(win_back);
-    playbook.plays.push_back(built_in("exclusive", {{"name", "Exclusive: double points"},
-                                                {"control_percent", 10},
-                                                {"target", {{"value_tier", "high_value"}}},
-                                                {"offer",
-                                                 {{"kind", "points_multiplier"},
-                                                  {"title", "Double points, for our best customers"},
-                                                  {"multiplier_percent", 200},
-                                                  {"uses_per_member", 3}}}}));
-    playbook.plays.push_back(built_in("second_purchase", {{"name", "Second purchase"},
-                                                      {"control_percent", 10},
-                                                      {"target", {{"lifecycle", "new"}}},
-                                                      {"offer",
-                                                       {{"kind", "amount_discount"},
-                                                        {"title", "5.00 off your next visit over 25.00"},
-                                                        {"discount_cents", 500},
-                                                        {"min_spend_cents", 2500}}}}));
-    Play cross_sell = built_in("cross_sell", {{"name", "Cross-sell"},
-                                          {"control_percent", 10},
-                                          {"target", json::object()},
-                                          {"offer", {{"kind", "points_multiplier"}, {"multiplier_percent", 300}}}});
+    playbook.plays.push_back(built_in("exclusive", "Exclusive: double points", {{"value_tier", "high_value"}},
+                                      {{"kind", "points_multiplier"},
+                                       {"title", "Double points, for our best customers"},
+                                       {"multiplier_percent", 200},
+                                       {"uses_per_member", 3}}));
+    playbook.plays.push_back(built_in("second_purchase", "Second purchase", {{"lifecycle", "new"}},
+                                      {{"kind", "amount_discount"},
+                                       {"title", "5.00 off your next visit over 25.00"},
+                                       {"discount_cents", 500},
+                                       {"min_spend_cents", 2500}}));
+    Play cross_sell = built_in("cross_sell", "Cross-sell", json::object(),
+                               {{"kind", "points_multiplier"}, {"multiplier_percent", 300}});
     cross_sell.max_campaigns = 3;
     playbook.plays.push_back(cross_sell);
-    playbook.plays.push_back(built_in("value", {{"name", "Value"},
-                                            {"control_percent", 10},
-                                            {"target", {{"tags", {"price_sensitive"}}}},
-                                            {"offer",
-                                             {{"kind", "percent_discount"},
-                                              {"title", "10% off your basket"},
-                                              {"discount_percent", 10}}}}));
+    playbook.plays.push_back(built_in("value", "Value", {{"tags", {"price_sensitive"}}},
+                                      {{"kind", "percent_discount"},
+                                       {"title", "10% off your basket"},
+                                       {"discount_percent", 10}}));
     return playbook;
 }
 

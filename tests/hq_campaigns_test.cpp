@@ -53,9 +53,11 @@ struct HeadOffice {
         program.emplace(ProgramOptions{(dir.path() / "hq.db").string(), "HQ", Durability::normal}, clock, rules_with());
         store.emplace(*program, clock);
         campaigns.emplace(*program, *store, clock);
-        for (int n = 1; n <= member_count; ++n)
-            REQUIRE(program->enroll({valid_card(n), "", "M" + std::to_string(n), ""})->result.member_id ==
-                    "HQ-M" + std::to_string(n));
+        for (int n = 1; n <= member_count; ++n) {
+            const std::string member = "HQ-M" + std::to_string(n);
+            REQUIRE(program->enroll({valid_card(n), "", "M" + std::to_string(n), ""})->result.member_id == member);
+            REQUIRE(program->set_consent(member, true, false));
+        }
     }
 
     hq::SegmentRun store_run(const std::string& as_of, std::vector<hq::MemberSegment> rows,
@@ -185,6 +187,17 @@ TEST_CASE("targeting takes the latest run's members by segment, tag, CLV, churn 
     CHECK(targeted({{"tier", "Bronze"}, {"tags", {"price_sensitive"}}}) == members_where([](int n) { return n % 7 == 0; }));
     CHECK(targeted({{"tier", "Gold"}}) == 0);
     CHECK(targeted({{"members", {"HQ-M3", "HQ-M5", "HQ-M9"}}, {"segments", {"At Risk"}}}) == 2);
+
+    // A member who has not agreed to personalised offers is in neither group.
+    REQUIRE(hq.program->set_consent("HQ-M3", false, false));
+    const hq::Campaign without = hq.create(campaign_body({{"segments", {"At Risk"}}}));
+    const auto counted = hq.campaigns->preview(without.campaign_id);
+    REQUIRE(counted);
+    CHECK(counted->targeted == members_where([](int n) { return n % 3 == 0; }) - 1);
+    CHECK(counted->without_consent == 1);
+    REQUIRE(hq.campaigns->launch(without.campaign_id));
+    CHECK_FALSE(hq.groups(without.campaign_id).contains("HQ-M3"));
+    REQUIRE(hq.program->set_consent("HQ-M3", true, false));
 
     // Treated and control as the hash says, member by member.
     const hq::Campaign campaign = hq.create(campaign_body(json::object(), 30));
@@ -348,7 +361,6 @@ TEST_CASE("the report counts uses and compares treated with control over the win
         REQUIRE(hq.program->return_items({"r-" + member, "b-" + member, {{"c", 1}}}));
     }
     // Treated: 30.00 + 20.00 = 50.00 on 2 days each; control: 10.00 on 1 day each.
-    hq.clock.advance_days(1);  // the report's window runs up to now, before it
     const auto use = [&hq, &campaign](const std::string& operation, const std::string& member, int voided) {
         hq.program->database()
             .prepare("INSERT INTO offer_uses(operation_id, offer_id, member_id, points, discount_cents, used_at, voided) "
@@ -374,7 +386,7 @@ TEST_CASE("the report counts uses and compares treated with control over the win
     CHECK(report->discount_cents_given == 0);
     CHECK(report->cost_cents == 600);  // 100 points pay 1.00
     CHECK(report->window_from == parse_timestamp("2026-01-06T00:00:00Z"));
-    CHECK(report->window_until == hq.clock.now());  // before valid_until
+    CHECK(report->window_until == hq.clock.now() + 1);  // up to now, before valid_until
     CHECK(report->treated_spend.mean() == Approx(5000));
     CHECK(report->control_spend.mean() == Approx(1000));
     CHECK(report->incremental_spend.estimate == Approx(4000));
