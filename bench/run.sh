@@ -14,7 +14,7 @@
 #   LOYALTY_BENCH_SEGMENTATION_MEMBERS [1000000]  head office's whole segmentation (0: skip)
 #   LOYALTY_BENCH_JOBS [2]                  parallel compile jobs
 # Everything is written under a fresh directory in $TMPDIR, removed at the end (the RFM
-# comparison's CSV export is about 1.4 GB for a million members). Exits non-zero if a benchmark's correctness check failed, never
+# comparison's CSV export is over a gigabyte for a million members). Exits non-zero if a benchmark's correctness check failed, never
 # because something was slow.
 set -euo pipefail
 cd "$(dirname "$0")/.."
