@@ -4,7 +4,9 @@
 # with its own client certificate made by `loyalty-hq till add`. A member enrols and shops at
 # S01, is found at S02 and spends the points there, and S01 sees the new balance; then head
 # office goes down, a new member enrols at S01 and shops at S02 at once, and S02's queued sale
-# is recorded exactly once when head office is back.
+# is recorded exactly once when head office is back. Last, a campaign: ten shoppers who agreed to
+# personalised offers shop, head office segments the chain and launches an offer to a segment with
+# a control group held out; a treated shopper uses it at the till and the report counts it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -128,3 +130,61 @@ echo "(the POS retried S02-2002: the same recorded sale, nothing counted twice)"
 cli S02 points --card 4000009876543219
 echo; echo "Tills as head office sees them:"
 "$hq_bin" till list --config "$work/hq.json"
+
+echo; echo "== A campaign: head office segments its members and gives an offer to all but a control group"
+# card_for N: a Luhn-valid card number for demo shopper N.
+card_for() {
+  python3 -c 'import sys
+p = "400001000000%03d" % int(sys.argv[1])
+digits = [int(c) for c in reversed(p)]
+s = sum((2 * d - 9 if 2 * d > 9 else 2 * d) if i % 2 == 0 else d for i, d in enumerate(digits))
+print(p + str((10 - s % 10) % 10))' "$1"
+}
+post() { curl -sf -X POST "$1" -H 'Content-Type: application/json' -d "$2"; }
+member_id_of() { python3 -c 'import json, sys; print(json.load(sys.stdin)["member_id"])'; }
+shoppers=()
+for n in $(seq 1 10); do
+  shopper=$(post "$s01/v1/members" "{\"card\": \"$(card_for "$n")\", \"name\": \"Shopper $n\",
+                                     \"consent\": {\"personalised_offers\": true}}" | member_id_of)
+  post "$s01/v1/purchases" "{\"txn_id\": \"S01-30$n\", \"member_id\": \"$shopper\", \"lines\": [{\"sku\": \"BREAD\",
+        \"category\": \"bakery\", \"quantity\": $n, \"unit_price_cents\": 349}]}" >/dev/null
+  shoppers+=("$shopper")
+done
+echo "Ten shoppers (${shoppers[0]} ... ${shoppers[9]}) agreed to personalised offers and bought bread at S01."
+until_true synced "$s01"
+hq() { "$hq_bin" "$@" --config "$work/hq.json"; }
+hq_cmd() { echo; echo "\$ loyalty-hq $*"; hq "$@"; }
+echo; echo "\$ loyalty-hq segment --as-of $(date -u +%F)"
+hq segment --as-of "$(date -u +%F)" >"$work/segment.txt"
+head -n 3 "$work/segment.txt"
+sleep 1  # the offer's window starts after the purchases above, so the report sees only its own
+cat > "$work/campaign.json" <<EOF
+{"name": "Bread lovers", "control_percent": 30, "target": {"tags": ["category:bakery"]},
+ "offer": {"kind": "bonus_points", "title": "150 bonus points this week", "bonus_points": 150,
+           "valid_from": "$(date -u +%FT%TZ)", "valid_until": "$(date -u -d '+7 days' +%FT%TZ)",
+           "budget_points": 100000}}
+EOF
+echo; echo "\$ cat campaign.json"; cat "$work/campaign.json"
+campaign_summary() {
+  python3 -c 'import json, sys; c = json.load(sys.stdin); print(c["campaign_id"], c["status"], "offer", c["offer"]["offer_id"])'
+}
+echo; echo "\$ loyalty-hq campaign create campaign.json"
+hq campaign create "$work/campaign.json" | campaign_summary
+hq_cmd campaign preview C1
+echo; echo "\$ loyalty-hq campaign launch C1"
+hq campaign launch C1 | campaign_summary
+# The treated shoppers have the offer at head office (and soon at the till); the control group never.
+has_offer_at() { [[ "$(curl -sf "$1/v1/members/$2")" == *'"C1-O1"'* ]]; }
+treated='' control=''
+for shopper in "${shoppers[@]}"; do
+  if has_offer_at "$hq_admin" "$shopper"; then treated=${treated:-$shopper}; else control=${control:-$shopper}; fi
+done
+echo; echo "Treated: $treated has the offer; control: $control does not (and never will)."
+until_true has_offer_at "$s01" "$treated"
+cli S01 points --member "$treated"
+cli S01 sale --txn S01-4001 --member "$treated" --line BREAD:bakery:2:349
+cli S01 sale --txn S01-4002 --member "$control" --line BREAD:bakery:2:349
+until_true synced "$s01"
+report_counts_use() { [[ "$(hq campaign report C1)" == *'"uses": 1,'* ]]; }
+until_true report_counts_use
+hq_cmd campaign report C1
