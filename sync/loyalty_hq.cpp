@@ -129,6 +129,7 @@ int serve(const hq::HqConfig& config) {
     Program program(program_options(config), clock, load_rules(config.rules_file));
     hq::SqliteHqStore store(program, clock);
     store.publish_current_rules();
+    hq::Campaigns campaigns(program, store, clock);  // its tables, before the sync thread shares the Program
     auto metrics = std::make_shared<http::MetricsRegistry>();
     hq::SyncServer sync(config.sync, database, store, metrics);
     sync.start();
@@ -136,7 +137,6 @@ int serve(const hq::HqConfig& config) {
     hq::add_admin_routes(router, database, program, store, metrics);
     hq::MemberData members(program, store, clock);
     hq::add_member_data_routes(router, database, program, store, members);
-    hq::Campaigns campaigns(program, store, clock);
     hq::add_campaign_routes(router, database, campaigns, config.playbook);
     http::ServerConfig admin;
     admin.name = "loyalty-hq-admin";
