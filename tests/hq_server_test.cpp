@@ -13,6 +13,7 @@
 #include <iostream>
 
 #include "loyalty/http_client.hpp"
+#include "support/certificates.hpp"
 #include "support/core_fixture.hpp"
 #include "support/process.hpp"
 
@@ -27,25 +28,20 @@ using nlohmann::json;
 
 namespace {
 
-void run(const std::string& command) {
-    const std::string quiet = command + " > /dev/null 2>&1";
-    if (std::system(quiet.c_str()) != 0) throw std::runtime_error("test set-up failed: " + command);
-}
+using loyalty::test::run_command;
 
 // The chain's certificates and head office's config; tills S01-T1 and S02-T1 registered,
 // S03-T1 registered then revoked, S04-T1 certified by the CA but never registered.
 class HeadOfficeFiles {
   public:
     HeadOfficeFiles() {
-        const std::string tool = std::string(LOYALTY_SOURCE_DIR) + "/packaging/certs/loyalty-certs";
-        run(tool + " ca " + certs().string());
-        run(tool + " server " + certs().string() + " localhost 127.0.0.1");
+        test::make_chain(certs());
         write_config(json::object());
         for (const char* store : {"S01", "S02", "S03"})
-            run(std::string(LOYALTY_HQ_PATH) + " till add " + store + " T1 --certs " + certs().string() +
-                " --config " + config().string());
-        run(std::string(LOYALTY_HQ_PATH) + " till revoke S03-T1 --config " + config().string());
-        run(tool + " till " + certs().string() + " S04 T1");
+            run_command(std::string(LOYALTY_HQ_PATH) + " till add " + store + " T1 --certs " + certs().string() +
+                        " --config " + config().string());
+        run_command(std::string(LOYALTY_HQ_PATH) + " till revoke S03-T1 --config " + config().string());
+        test::issue_till_certificate(certs(), "S04", "T1");
     }
 
     void write_config(const json& extra) const {

@@ -24,6 +24,7 @@
 #include "loyalty/identifiers.hpp"
 #include "loyalty/rules.hpp"
 #include "support/process.hpp"
+#include "support/temp_dir.hpp"
 
 namespace {
 
@@ -34,28 +35,10 @@ using loyalty::http::HttpClient;
 using loyalty::http::HttpClientError;
 using loyalty::test::ChildProcess;
 using loyalty::test::ExitStatus;
+using loyalty::test::TempDir;
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-// A directory under the system temp dir, removed with everything in it at scope exit.
-class TempDir {
-public:
-    TempDir() {
-        std::string pattern = (fs::temp_directory_path() / "loyaltyd-test-XXXXXX").string();
-        if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-        path_ = pattern;
-    }
-    ~TempDir() {
-        std::error_code ignored;
-        fs::remove_all(path_, ignored);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    const fs::path& path() const { return path_; }
-
-private:
-    fs::path path_;
-};
 
 // A Luhn-valid 16-digit card number, distinct for each n.
 std::string card_number(int n) {

@@ -5,8 +5,6 @@
 // a batch, close connections at once, refuse with Error, never acknowledge, ignore queries.
 #include "till_agent.hpp"
 
-#include <unistd.h>
-
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -17,9 +15,9 @@
 #include <map>
 #include <mutex>
 #include <set>
-#include <sstream>
 #include <thread>
 
+#include "support/certificates.hpp"
 #include "support/core_fixture.hpp"
 
 namespace {
@@ -43,13 +41,6 @@ using namespace std::chrono_literals;
 
 constexpr const char* till_id = "S01-T1";
 
-std::string slurp(const fs::path& path) {
-    std::ifstream in(path);
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
-
 // The chain's CA, head office's certificate for 127.0.0.1 and till S01-T1's bundle, made once
 // per test program by the project's own tool.
 class Certificates {
@@ -58,28 +49,16 @@ class Certificates {
         static const Certificates certificates;
         return certificates;
     }
-    fs::path chain() const { return root_ / "chain"; }
+    fs::path chain() const { return root_.path() / "chain"; }
     fs::path till() const { return chain() / "tills" / till_id; }
     fs::path hq() const { return chain() / "hq"; }
-    ~Certificates() { fs::remove_all(root_); }
 
   private:
-    Certificates()
-        : root_(fs::temp_directory_path() / ("loyalty-agent-test-" + std::to_string(getpid()))) {
-        fs::remove_all(root_);
-        fs::create_directories(root_);
-        tool("ca " + chain().string());
-        tool("server " + chain().string() + " localhost 127.0.0.1");
-        tool("till " + chain().string() + " S01 T1");
+    Certificates() {
+        loyalty::test::make_chain(chain());
+        loyalty::test::issue_till_certificate(chain(), "S01", "T1");
     }
-    void tool(const std::string& arguments) const {
-        const fs::path errors = root_ / "tool.err";
-        const std::string command = std::string(LOYALTY_SOURCE_DIR) + "/packaging/certs/loyalty-certs " +
-                                    arguments + " > /dev/null 2> " + errors.string();
-        if (std::system(command.c_str()) != 0)
-            throw std::runtime_error("test set-up failed: " + command + "\n" + slurp(errors));
-    }
-    fs::path root_;
+    loyalty::test::TempDir root_;
 };
 
 // What the fake does; set before start().

@@ -1,7 +1,5 @@
 #include "loyalty/tls.hpp"
 
-#include <unistd.h>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -10,25 +8,19 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <catch2/catch.hpp>
-#include <cstdlib>
-#include <fstream>
-#include <sstream>
+
+#include "support/certificates.hpp"
+#include "support/temp_dir.hpp"
 
 namespace asio = boost::asio;
 namespace fs = std::filesystem;
 namespace protocol = loyalty::protocol;
 namespace tls = loyalty::tls;
+namespace test = loyalty::test;
 using asio::ip::tcp;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::string slurp(const fs::path& path) {
-    std::ifstream in(path);
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
 
 // The chain's certificates, made once per test program by the project's own tool, so the
 // tests also prove that what loyalty-certs produces is what the TLS code accepts.
@@ -39,60 +31,40 @@ class Certificates {
         return certificates;
     }
 
-    fs::path chain() const { return root_ / "chain"; }
-    fs::path other_chain() const { return root_ / "other-chain"; }
+    fs::path chain() const { return root_.path() / "chain"; }
+    fs::path other_chain() const { return root_.path() / "other-chain"; }
     fs::path till(const std::string& till_id) const { return chain() / "tills" / till_id; }
-    fs::path self_signed() const { return root_ / "self-signed"; }
+    fs::path self_signed() const { return root_.path() / "self-signed"; }
     const std::string& server_pin() const { return server_pin_; }
 
     Certificates(const Certificates&) = delete;
     Certificates& operator=(const Certificates&) = delete;
-    ~Certificates() { fs::remove_all(root_); }
 
   private:
-    Certificates()
-        : root_(fs::temp_directory_path() / ("loyalty-tls-test-" + std::to_string(getpid()))) {
-        fs::remove_all(root_);
+    Certificates() {
         fs::create_directories(self_signed());
-        tool("ca " + chain().string());
-        tool("server " + chain().string() + " localhost");
-        tool("till " + chain().string() + " 0042 03");
-        tool("--expired till " + chain().string() + " 0042 09");
-        tool("ca " + other_chain().string());
-        tool("till " + other_chain().string() + " 0042 03");
-        tool("server " + other_chain().string() + " localhost");
-        server_pin_ = tool("pin " + (chain() / "hq" / "server.crt").string());
+        test::make_chain(chain(), "localhost");
+        test::issue_till_certificate(chain(), "0042", "03");
+        test::certs_tool("--expired till " + chain().string() + " 0042 09");
+        test::make_chain(other_chain(), "localhost");
+        test::issue_till_certificate(other_chain(), "0042", "03");
+        server_pin_ = test::certs_tool("pin " + (chain() / "hq" / "server.crt").string());
         server_pin_.erase(server_pin_.find_last_not_of('\n') + 1);
         // A till certificate that signs itself: right name, right usage, no chain.
-        run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30"
+        test::run_command("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30"
             " -subj /CN=0042-05 -addext subjectAltName=URI:urn:loyalty:till:0042-05"
             " -addext extendedKeyUsage=clientAuth -keyout " +
             (self_signed() / "till.key").string() + " -out " +
             (self_signed() / "till.crt").string());
         // And a head office that signs itself: right name and usage, no chain.
-        run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30"
+        test::run_command("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30"
             " -subj /CN=localhost -addext subjectAltName=DNS:localhost"
             " -addext extendedKeyUsage=serverAuth -keyout " +
             (self_signed() / "server.key").string() + " -out " +
             (self_signed() / "server.crt").string());
     }
 
-    std::string tool(const std::string& arguments) const {
-        return run(std::string(LOYALTY_SOURCE_DIR) + "/packaging/certs/loyalty-certs " + arguments);
-    }
-
-    // The command's standard output; throws with its error output if it fails.
-    std::string run(const std::string& command) const {
-        const fs::path output = root_ / "command.out";
-        const fs::path errors = root_ / "command.err";
-        const std::string redirected = command + " > " + output.string() + " 2> " + errors.string();
-        if (std::system(redirected.c_str()) != 0) {
-            throw std::runtime_error("test set-up failed: " + command + "\n" + slurp(errors));
-        }
-        return slurp(output);
-    }
-
-    fs::path root_;
+    test::TempDir root_;
     std::string server_pin_;
 };
 

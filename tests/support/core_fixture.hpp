@@ -17,28 +17,11 @@
 #include "loyalty/program.hpp"
 #include "loyalty/rules.hpp"
 #include "loyalty/store.hpp"
+#include "temp_dir.hpp"
 
 namespace loyalty::testing {
 
-// A directory under the system temp dir, removed with everything in it at scope exit.
-class TempDir {
-public:
-    TempDir() {
-        std::string pattern = (std::filesystem::temp_directory_path() / "loyalty-core-XXXXXX").string();
-        if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-        path_ = pattern;
-    }
-    ~TempDir() {
-        std::error_code ignored;
-        std::filesystem::remove_all(path_, ignored);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    const std::filesystem::path& path() const { return path_; }
-
-private:
-    std::filesystem::path path_;
-};
+using TempDir = loyalty::test::TempDir;
 
 // A plain programme: 1 point per 1.00, floor, no minimum, no caps, no lock, no expiry,
 // 100 points pay 1.00 with no minimum and no basket cap; Bronze/Silver/Gold by spend or visits.
