@@ -48,6 +48,10 @@ struct Program::State {
     Result<Member> member_by_card(const std::string& card);
     Result<Member> member_by_phone(const std::string& phone);
     Result<Member> resolve(const MemberRef& reference);
+    // Erasure (erasure.cpp): blanks the member's personal data everywhere here, refuses sales
+    // queued for their cards; the ledger stays under the member id. Idempotent.
+    void erase_member(const std::string& member_id, Timestamp now);
+    bool is_erased(const std::string& member_id);
     // Keeps `consent` in the member's history, and as their consent if newer than what is held.
     bool record_consent(const std::string& member_id, const Consent& consent);
 

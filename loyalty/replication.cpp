@@ -18,6 +18,8 @@ using nlohmann::json;
 // never fail on it, and head office reports such duplicates.
 void upsert_member(Program::State& s, const Member& member) {
     Database& database = s.database;
+    // An event recorded before the erasure, arriving after it, must not bring the data back.
+    if (s.is_erased(member.member_id)) return;
     const auto phone_owner =
         member.phone.empty() ? std::nullopt
                              : database.query_text("SELECT member_id FROM members WHERE phone = ?", member.phone);
@@ -146,6 +148,7 @@ Result<bool> Program::apply_remote_event(const std::string& origin, const Outbox
                                     timestamp_of(result.at("created_at")));
             }
             if (event.type == "return") record_remote_return(s.database, origin, payload);
+            if (event.type == "member_erased") s.erase_member(payload.at("member_id").get<std::string>(), now);
             if (event.type == "consent")
                 s.record_consent(payload.at("member_id").get<std::string>(), payload.at("consent").get<Consent>());
             if (event.type == "void") {

@@ -229,11 +229,16 @@ CREATE TABLE consent_history (
 ) STRICT, WITHOUT ROWID;
 )sql";
 
+// Erasure (erasure.hpp): when the member's personal data was erased here.
+constexpr std::string_view schema_v6 = R"sql(
+ALTER TABLE members ADD COLUMN erased_at INTEGER;
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& program_migrations() {
     static const std::vector<Migration> migrations = {
-        {1, schema_v1}, {2, schema_v2}, {3, schema_v3}, {4, schema_v4}, {5, schema_v5}};
+        {1, schema_v1}, {2, schema_v2}, {3, schema_v3}, {4, schema_v4}, {5, schema_v5}, {6, schema_v6}};
     return migrations;
 }
 

@@ -131,6 +131,17 @@ Result<json> MemberData::export_member(const std::string& actor, const std::stri
     return document;
 }
 
+Result<Done> MemberData::erase_member(const std::string& actor, const std::string& member_id) {
+    if (auto member = program_.find_member({member_id, "", ""}); !member) return member.error();
+    const auto published = store_.publish_event(
+        members_origin, "member_erased", {{"member_id", member_id}, {"erased_at", format_timestamp(clock_.now())}},
+        {member_id});
+    if (!published) return published.error();
+    store_.erase_member_events(member_id);
+    audit(actor, "member.erase", member_id);
+    return Done{};
+}
+
 int run_member_command(const std::vector<std::string>& words, MemberData& members, std::ostream& out,
                        std::ostream& err) {
     const char* user = std::getenv("USER");
@@ -150,7 +161,7 @@ int run_member_command(const std::vector<std::string>& words, MemberData& member
         if (positional.size() != 2) throw std::invalid_argument("member needs a command and a member id");
     } catch (const std::invalid_argument& error) {
         err << "loyalty-hq: " << error.what()
-            << "; usage: member export ID | consent ID [--personalised-offers yes|no] [--marketing yes|no] | "
+            << "; usage: member export ID | erase ID | consent ID [--personalised-offers yes|no] [--marketing yes|no] | "
                "audit ID, each with [--actor NAME]\n";
         return 2;
     }
@@ -166,6 +177,15 @@ int run_member_command(const std::vector<std::string>& words, MemberData& member
     };
     if (command == "export") return print(members.export_member(actor, member_id));
     if (command == "consent") return print(members.set_consent(actor, member_id, offers, marketing));
+    if (command == "erase") {
+        const auto erased = members.erase_member(actor, member_id);
+        if (!erased) {
+            err << "loyalty-hq: " << erased.error().message << "\n";
+            return 1;
+        }
+        out << json{{"member_id", member_id}, {"erased", true}}.dump() << "\n";
+        return 0;
+    }
     if (command == "audit") {
         out << json(members.audit_log(member_id)).dump() << "\n";
         return 0;

@@ -40,6 +40,10 @@ public:
     // ledger, lots, purchases and their lines, offers and their uses, segmentation, the tills
     // that hold the member, and the audit log.
     Result<nlohmann::json> export_member(const std::string& actor, const std::string& member_id);
+    // Erases the member's name, phone, e-mail and card numbers here and, through the feed, at
+    // every till that knows them (include/loyalty/erasure.hpp); the ledger stays under the
+    // member id. Erasing again is harmless.
+    Result<Done> erase_member(const std::string& actor, const std::string& member_id);
 
 private:
     Program& program_;
@@ -49,8 +53,8 @@ private:
 
 void to_json(nlohmann::json& out, const AuditRecord& record);
 
-// `loyalty-hq member export ID | consent ID [--personalised-offers yes|no] [--marketing yes|no]
-// | audit ID`, each with [--actor NAME] (default: $USER). Prints JSON; 0 on success, 1 when
+// `loyalty-hq member export ID | erase ID | consent ID [--personalised-offers yes|no]
+// [--marketing yes|no] | audit ID`, each with [--actor NAME] (default: $USER). Prints JSON; 0 on success, 1 when
 // refused, 2 for bad usage.
 int run_member_command(const std::vector<std::string>& words, MemberData& members, std::ostream& out,
                        std::ostream& err);

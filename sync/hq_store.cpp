@@ -3,6 +3,7 @@
 #include <limits>
 #include <set>
 
+#include "loyalty/erasure.hpp"
 #include "loyalty/identifiers.hpp"
 #include "loyalty/rules.hpp"
 #include "loyalty/store.hpp"
@@ -263,13 +264,16 @@ BatchOutcome SqliteHqStore::store_batch(const std::string& till_id,
 
 // A replay must repeat what head office holds. A till restored from a backup numbers its new
 // sales from the backup's sequence: taking those as replays would drop the sales silently.
+// An event erased here (or at the till) since it was sent is compared by type only.
 bool SqliteHqStore::reuses_sequence(const std::string& till_id, const protocol::Event& event) {
     Statement& stored = program_.database().prepare(
-        "SELECT type, payload FROM till_events WHERE till_id = ? AND seq = ?");
+        "SELECT type, payload, json_extract(payload, '$.erased') IS NOT NULL FROM till_events "
+        "WHERE till_id = ? AND seq = ?");
     stored.bind(till_id, signed_of(event.seq));
     bool differs = false;
     if (stored.step())
-        differs = stored.text(0) != event.type || stored.text(1) != event.payload.dump();
+        differs = stored.text(0) != event.type ||
+                  (stored.integer(2) == 0 && !event.payload.contains("erased") && stored.text(1) != event.payload.dump());
     stored.reset();
     return differs;
 }
@@ -291,6 +295,13 @@ void SqliteHqStore::record_event(const std::string& till_id, const protocol::Eve
             about.bind(version, member_id).run();
             known.bind(till_id, member_id).run();
         }
+        // Recorded before an erasure at the till, arriving after it here: blanked as it is kept.
+        database
+            .prepare("UPDATE till_events SET payload = " + scrub_personal_data_sql("payload") +
+                     " WHERE version = ?1 AND EXISTS (SELECT 1 FROM till_event_members m JOIN members x "
+                     "ON x.member_id = m.member_id WHERE m.version = ?1 AND x.erased_at IS NOT NULL)")
+            .bind(version)
+            .run();
     }
     database.prepare("UPDATE hq_tills SET last_seq = ? WHERE till_id = ? AND last_seq < ?")
         .bind(signed_of(event.seq), till_id, signed_of(event.seq))
@@ -400,6 +411,16 @@ void SqliteHqStore::publish_current_rules() {
                  "ON CONFLICT(till_id, seq) DO NOTHING")
         .bind(std::string(config_origin), rules.version, json{{"rules", rules_to_json(rules)}}.dump(),
               clock_.now())
+        .run();
+    transaction.commit();
+}
+
+void SqliteHqStore::erase_member_events(const std::string& member_id) {
+    Transaction transaction(program_.database());
+    program_.database()
+        .prepare("UPDATE till_events SET payload = " + scrub_personal_data_sql("payload") +
+                 " WHERE version IN (SELECT version FROM till_event_members WHERE member_id = ?)")
+        .bind(member_id)
         .run();
     transaction.commit();
 }

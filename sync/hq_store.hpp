@@ -152,6 +152,10 @@ class HqStore {
     virtual Result<Done> publish_event(std::string_view origin, const std::string& type,
                                        const nlohmann::json& payload, const std::vector<std::string>& member_ids) = 0;
 
+    // Blanks the personal data of an erased member (include/loyalty/erasure.hpp) in the events
+    // head office keeps; events about them that arrive later are blanked as they are stored.
+    virtual void erase_member_events(const std::string& member_id) = 0;
+
     // Segmentation runs. Only finished runs are ever returned.
     // The finished run for (as_of, parameters), if any.
     virtual std::optional<SegmentRun> find_segment_run(const std::string& as_of,
@@ -200,6 +204,7 @@ class SqliteHqStore final : public HqStore {
                               bool assigned) override;
     Result<Done> publish_event(std::string_view origin, const std::string& type, const nlohmann::json& payload,
                                const std::vector<std::string>& member_ids) override;
+    void erase_member_events(const std::string& member_id) override;
     std::optional<SegmentRun> find_segment_run(const std::string& as_of, const nlohmann::json& parameters) override;
     SegmentRun store_segment_run(const SegmentRun& run, std::size_t members, const MemberSegmentWriter& row,
                                  bool replace) override;
