@@ -130,13 +130,14 @@ int serve(const hq::HqConfig& config) {
     Program program(program_options(config), clock, load_rules(config.rules_file));
     hq::SqliteHqStore store(program, clock);
     store.publish_current_rules();
-    hq::Campaigns campaigns(program, store, clock);  // its tables, before the sync thread shares the Program
+    // Their tables are made before the sync thread shares the Program.
+    hq::Campaigns campaigns(program, store, clock);
+    hq::MemberData members(program, store, clock);
     auto metrics = std::make_shared<http::MetricsRegistry>();
     hq::SyncServer sync(config.sync, database, store, metrics);
     sync.start();
     http::Router router;
     hq::add_admin_routes(router, database, program, store, metrics);
-    hq::MemberData members(program, store, clock);
     hq::add_member_data_routes(router, database, program, store, members);
     hq::add_campaign_routes(router, database, campaigns, config.playbook);
     http::ServerConfig admin;
