@@ -226,6 +226,7 @@ int main(int argc, char** argv) {
     SimulatedTill offline = make_till(chain, store_name(till_count + 1), till_count + 1, catch_up_events, 7 * 86'400);
     std::printf("set-up: certificates and %lld events made by till cores in %.1f s\n",
                 static_cast<long long>(per_till * till_count + catch_up_events), set_up.lap());
+    std::fflush(stdout);  // the runs below take minutes
 
     test::HeadOffice head_office(chain);
     std::vector<SimulatedTill*> online;
