@@ -219,12 +219,14 @@ ALTER TABLE members ADD COLUMN consent_marketing INTEGER NOT NULL DEFAULT 0 CHEC
 ALTER TABLE members ADD COLUMN consent_recorded_at INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE members ADD COLUMN consent_recorded_by TEXT NOT NULL DEFAULT '';
 
+-- The key's columns come first: SQLite 3.40's integrity_check misreads a WITHOUT ROWID table
+-- whose key columns follow others (it reports NULLs that are not there).
 CREATE TABLE consent_history (
     member_id           TEXT NOT NULL,
-    personalised_offers INTEGER NOT NULL,
-    marketing           INTEGER NOT NULL,
     recorded_at         INTEGER NOT NULL,
     recorded_by         TEXT NOT NULL,
+    personalised_offers INTEGER NOT NULL,
+    marketing           INTEGER NOT NULL,
     PRIMARY KEY (member_id, recorded_at, recorded_by)
 ) STRICT, WITHOUT ROWID;
 )sql";

@@ -167,6 +167,7 @@ TEST_CASE("an erasure reaches a till that was offline, keeps the ledger, and lat
         CHECK(erased.cards.empty());
         CHECK(node->summary(member)->balance == 40);  // the ledger is kept under the member id
         CHECK(node->audit(member).consistent());
+        CHECK(node->database().query_text("PRAGMA integrity_check") == "ok");
         CHECK(node->find_member({"", card, ""}).error().code == "unknown_card");
         for (const std::string& secret : {card, second_card, std::string("Member 1"), std::string("m1@example.com")}) {
             INFO(secret);

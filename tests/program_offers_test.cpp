@@ -383,4 +383,5 @@ TEST_CASE("consent is recorded at enrolment, synced to other nodes, and the late
         CHECK(consent.recorded_by == "S02-T1");
     }
     CHECK(*till_a.program->database().query_integer("SELECT COUNT(*) FROM consent_history") == 2);
+    CHECK(till_a.program->database().query_text("PRAGMA integrity_check") == "ok");
 }
