@@ -341,8 +341,7 @@ Result<OfferedEarning> apply_offers(const PricingInputs& inputs, const std::vect
 
     // The choice worth most to the customer; a choice whose basket refuses the redemption
     // (discounts shrank it below the points asked for) is passed over.
-    std::optional<Outcome> best;
-    std::size_t best_choice = 0;
+    std::optional<std::size_t> best_choice;
     std::vector<std::optional<Outcome>> outcomes;
     std::optional<Error> first_error;
     for (std::size_t c = 0; c < choices.size(); ++c) {
@@ -352,23 +351,25 @@ Result<OfferedEarning> apply_offers(const PricingInputs& inputs, const std::vect
             outcomes.emplace_back();
             continue;
         }
-        if (!best || outcome->value > best->value) best = *outcome, best_choice = c;
+        if (!best_choice || outcome->value > outcomes[*best_choice]->value) best_choice = c;
         outcomes.push_back(std::move(outcome).value());
     }
-    if (!best) return *first_error;
+    if (!best_choice) return *first_error;
+    const Outcome& best = *outcomes[*best_choice];
+    const std::vector<std::size_t>& chosen = choices[*best_choice];
 
     OfferedEarning result;
-    result.lines = best->lines;
-    result.earning = best->earning;
-    if (redemption) *redemption = best->redemption;
+    result.lines = best.lines;
+    result.earning = best.earning;
+    if (redemption) *redemption = best.redemption;
     std::string best_titles;
-    for (std::size_t c = 0; c < choices[best_choice].size(); ++c) {
-        if (best->reasons[c] != "applied") continue;
-        const Offer& offer = offers[choices[best_choice][c]].offer;
+    for (std::size_t c = 0; c < chosen.size(); ++c) {
+        if (best.reasons[c] != "applied") continue;
+        const Offer& offer = offers[chosen[c]].offer;
         result.applied.push_back({offer.offer_id, offer.campaign_id, to_string(offer.kind), offer.title,
-                                  best->offer_points[c], best->offer_cents[c]});
-        result.offer_points += best->offer_points[c];
-        result.offer_discount_cents += best->offer_cents[c];
+                                  best.offer_points[c], best.offer_cents[c]});
+        result.offer_points += best.offer_points[c];
+        result.offer_discount_cents += best.offer_cents[c];
         best_titles += (best_titles.empty() ? "" : ", ") + offer.title;
     }
     for (std::size_t i = 0; i < offers.size(); ++i) {
@@ -379,7 +380,7 @@ Result<OfferedEarning> apply_offers(const PricingInputs& inputs, const std::vect
             const auto k = static_cast<std::size_t>(at - choices[c].begin());
             decision.reason = outcomes[c]->reasons[k];
             decision.message = outcomes[c]->messages[k];
-            if (c != best_choice && decision.reason == "applied") {
+            if (c != *best_choice && decision.reason == "applied") {
                 decision.reason = "not_combinable";
                 decision.message = "does not combine with " + best_titles + ", which gives more";
             }
