@@ -54,6 +54,11 @@ Result<Consent> parse_consent(const nlohmann::json& body, const Consent& current
     return consent;
 }
 
+Consent restate_consent(const Consent& held, bool personalised_offers, bool marketing, Timestamp at,
+                        std::string by) {
+    return {personalised_offers, marketing, std::max(at, held.recorded_at + 1), std::move(by)};
+}
+
 void to_json(nlohmann::json& out, const Consent& consent) {
     out = {{"membership", true},
            {"personalised_offers", consent.personalised_offers},

@@ -209,9 +209,8 @@ Result<Member> Program::set_consent(const std::string& member_id, bool personali
             member->consent.recorded_at > 0)
             return member;  // nothing new to record
         const Timestamp now = s.clock.now();
-        // A second statement in the same second as the last one must still be the newer one.
-        const Consent consent{personalised_offers, marketing, std::max(now, member->consent.recorded_at + 1),
-                              s.options.node_id};
+        const Consent consent =
+            restate_consent(member->consent, personalised_offers, marketing, now, s.options.node_id);
         s.record_consent(member_id, consent);
         s.publish("consent", {{"member_id", member_id}, {"consent", consent}}, now);
         return s.load_member(member_id);

@@ -149,13 +149,6 @@ std::string staff_of(const Request& request) {
     return staff && !staff->empty() && staff->size() <= 128 ? *staff : "admin_api";
 }
 
-std::optional<bool> optional_flag(const json& body, const std::string& key) {
-    const auto found = body.find(key);
-    if (found == body.end()) return std::nullopt;
-    if (!found->is_boolean()) throw http::RequestError(400, "invalid_field", key + " must be true or false", key);
-    return found->get<bool>();
-}
-
 }  // namespace
 
 void add_admin_routes(http::Router& router, DatabaseThread& database, Program& program, HqStore& store,
@@ -208,8 +201,7 @@ void add_member_data_routes(http::Router& router, DatabaseThread& database, Prog
         const std::string actor = staff_of(request);
         const json body = request.json_body();
         return database.call([&members, id, actor, body] {
-            auto member = members.set_consent(actor, id, optional_flag(body, "personalised_offers"),
-                                              optional_flag(body, "marketing"));
+            auto member = members.set_consent(actor, id, body);
             return member ? Response::json(200, json(*member)) : pos::error_response(member.error());
         });
     });

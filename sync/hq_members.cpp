@@ -33,7 +33,7 @@ json rows_as_json(Database& database, const std::string& sql, const std::string&
     return rows;
 }
 
-std::optional<bool> yes_no(const std::string& word, const std::string& flag) {
+bool yes_no(const std::string& word, const std::string& flag) {
     if (word == "yes") return true;
     if (word == "no") return false;
     throw std::invalid_argument(flag + " takes yes or no, not " + word);
@@ -72,13 +72,13 @@ std::vector<AuditRecord> MemberData::audit_log(const std::string& member_id) {
 }
 
 Result<Member> MemberData::set_consent(const std::string& actor, const std::string& member_id,
-                                       std::optional<bool> personalised_offers, std::optional<bool> marketing) {
+                                       const json& statement) {
     auto member = program_.find_member({member_id, "", ""});
     if (!member) return member.error();
-    const Consent& held = member->consent;
-    // Newer than what is held even within the same second, so that it wins on every node.
-    const Consent consent{personalised_offers.value_or(held.personalised_offers), marketing.value_or(held.marketing),
-                          std::max(clock_.now(), held.recorded_at + 1), std::string(config_origin)};
+    const auto given = parse_consent(statement, member->consent, "consent");
+    if (!given) return given.error();
+    const Consent consent = restate_consent(member->consent, given->personalised_offers, given->marketing,
+                                            clock_.now(), std::string(config_origin));
     const auto published =
         store_.publish_event(members_origin, "consent", {{"member_id", member_id}, {"consent", consent}}, {member_id});
     if (!published) return published.error();
@@ -146,15 +146,16 @@ int run_member_command(const std::vector<std::string>& words, MemberData& member
                        std::ostream& err) {
     const char* user = std::getenv("USER");
     std::string actor = user && *user ? user : "operator";
-    std::optional<bool> offers, marketing;
+    json statement = json::object();  // the consent flags, as the API takes them
     std::vector<std::string> positional;
     try {
         for (std::size_t i = 0; i < words.size(); ++i) {
             const std::string& word = words[i];
             const bool has_value = i + 1 < words.size();
             if (word == "--actor" && has_value) actor = words[++i];
-            else if (word == "--personalised-offers" && has_value) offers = yes_no(words[++i], word);
-            else if (word == "--marketing" && has_value) marketing = yes_no(words[++i], word);
+            else if (word == "--personalised-offers" && has_value)
+                statement["personalised_offers"] = yes_no(words[++i], word);
+            else if (word == "--marketing" && has_value) statement["marketing"] = yes_no(words[++i], word);
             else if (word.starts_with("--")) throw std::invalid_argument("unknown or incomplete option " + word);
             else positional.push_back(word);
         }
@@ -176,7 +177,7 @@ int run_member_command(const std::vector<std::string>& words, MemberData& member
         return 0;
     };
     if (command == "export") return print(members.export_member(actor, member_id));
-    if (command == "consent") return print(members.set_consent(actor, member_id, offers, marketing));
+    if (command == "consent") return print(members.set_consent(actor, member_id, statement));
     if (command == "erase") {
         const auto erased = members.erase_member(actor, member_id);
         if (!erased) {

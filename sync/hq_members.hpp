@@ -4,7 +4,6 @@
 #pragma once
 
 #include <iosfwd>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,9 +32,10 @@ public:
                nlohmann::json detail = nlohmann::json::object());
     std::vector<AuditRecord> audit_log(const std::string& member_id);
 
-    // A purpose left empty keeps its answer. Recorded as head office's statement ("HQ").
+    // `statement` as the till's API takes it ({"personalised_offers": bool, "marketing": bool},
+    // a purpose left out keeps its answer). Recorded as head office's statement ("HQ").
     Result<Member> set_consent(const std::string& actor, const std::string& member_id,
-                               std::optional<bool> personalised_offers, std::optional<bool> marketing);
+                               const nlohmann::json& statement);
     // Everything head office holds about the member: profile and consent (with its history),
     // ledger, lots, purchases and their lines, offers and their uses, segmentation, the tills
     // that hold the member, and the audit log.

@@ -78,7 +78,7 @@ TEST_CASE("consent withdrawn at head office reaches the till, and is audited", "
     CHECK(chain.hq.find_member({member, "", ""})->consent.personalised_offers);
 
     chain.clock.set(chain.clock.now() + 60);
-    auto changed = chain.members.set_consent("alice", member, false, std::nullopt);
+    auto changed = chain.members.set_consent("alice", member, {{"personalised_offers", false}});
     REQUIRE(changed.ok());
     CHECK_FALSE(changed->consent.personalised_offers);
     CHECK(changed->consent.recorded_by == "HQ");
@@ -87,7 +87,7 @@ TEST_CASE("consent withdrawn at head office reaches the till, and is audited", "
     CHECK_FALSE(at_till.personalised_offers);
     CHECK(at_till.recorded_by == "HQ");
 
-    CHECK(chain.members.set_consent("alice", "S01-T1-M999", true, std::nullopt).error().code == "unknown_member");
+    CHECK(chain.members.set_consent("alice", "S01-T1-M999", {{"personalised_offers", true}}).error().code == "unknown_member");
     const auto log = chain.members.audit_log(member);
     REQUIRE(log.size() == 1);
     CHECK(log[0].actor == "alice");

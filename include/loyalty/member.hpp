@@ -61,6 +61,10 @@ Result<EnrollRequest> parse_enroll_request(const nlohmann::json& body);
 // {"personalised_offers": bool, "marketing": bool}, each optional: a missing purpose keeps
 // `current`'s answer. Errors name the field ("consent.marketing").
 Result<Consent> parse_consent(const nlohmann::json& body, const Consent& current, const std::string& path);
+// A new statement of consent made by node `by` at `at`, dated after `held` even within the
+// same second, so that it is the newest on every node.
+Consent restate_consent(const Consent& held, bool personalised_offers, bool marketing, Timestamp at,
+                        std::string by);
 void to_json(nlohmann::json& out, const Consent& consent);
 void from_json(const nlohmann::json& in, Consent& consent);
 
