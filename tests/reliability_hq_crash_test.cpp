@@ -1,6 +1,6 @@
 // Crash safety of a real loyalty-hq during ingest: two real tills sell without pause and stream
-// their outboxes while head office is SIGKILLed at random moments (seeded), 24 times, and
-// restarted on the same database each time. Once the tills have caught up, head office holds
+// their outboxes while head office is SIGKILLed 24 times, at seeded random moments, half of them once both
+// tills are streaming to it again, and restarted on the same database each time. Once the tills have caught up, head office holds
 // every event of every till exactly once, each till's acknowledged seq is its last seq, the
 // purchases the tills acknowledged are at head office once each, and every balance is its
 // ledger's sum, the same at head office and at both tills (audit_chain in sync_chain.hpp).
@@ -35,16 +35,35 @@ TEST_CASE("24 SIGKILLs of head office during ingest lose and double nothing", "[
     expect(a.api().request("GET", "/v1/members?card=" + card_number(2)), 200);
     expect(b.api().request("GET", "/v1/members?card=" + card_number(1)), 200);
 
+    // How many sessions a till has had with head office so far: its "sync_connected" log lines.
+    const auto connections = [](SyncedTill& till) {
+        const std::string log = till.stderr_text();
+        std::size_t count = 0;
+        for (std::size_t at = log.find("\"sync_connected\""); at != std::string::npos;
+             at = log.find("\"sync_connected\"", at + 1))
+            ++count;
+        return count;
+    };
     std::mt19937 random(20'261'123);
     constexpr int kills = 24;
     {
         Cashier at_a(a, members, 1), at_b(b, members, 2);
+        std::size_t seen_a = 0, seen_b = 0;  // sessions each till had before the current head office
         for (int kill = 0; kill < kills; ++kill) {
-            // Up to 600 ms of ingest (tills reconnect within 50 ms to 1 s of backoff), then a kill.
-            std::this_thread::sleep_for(std::chrono::milliseconds(random() % 600));
-            const auto status = hq.kill();
             INFO("kill " << kill);
+            if (kill % 2 == 0) {
+                // Every other kill lands mid-stream: both tills have opened a new session with this
+                // head office (however slow a loaded machine makes its start), then up to 300 ms of
+                // ingest. The others land anywhere, handshakes and start-up included.
+                REQUIRE(eventually([&] { return connections(a) > seen_a && connections(b) > seen_b; }));
+                std::this_thread::sleep_for(std::chrono::milliseconds(random() % 300));
+            } else {
+                std::this_thread::sleep_for(std::chrono::milliseconds(random() % 600));
+            }
+            const auto status = hq.kill();
             CHECK(status.signalled);
+            seen_a = connections(a);
+            seen_b = connections(b);
             if (random() % 3 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(random() % 300));  // down a while
             hq.start();
         }
@@ -56,17 +75,6 @@ TEST_CASE("24 SIGKILLs of head office during ingest lose and double nothing", "[
         CHECK(at_a.acknowledged() > 50);
         CHECK(at_b.acknowledged() > 50);
     }
-    // Every till must have lived through kills mid-stream: each reconnected many times.
-    const auto connections = [](const std::string& log) {
-        std::size_t count = 0;
-        for (std::size_t at = log.find("\"sync_connected\""); at != std::string::npos;
-             at = log.find("\"sync_connected\"", at + 1))
-            ++count;
-        return count;
-    };
-    INFO("connections: A " << connections(a.stderr_text()) << ", B " << connections(b.stderr_text()));
-    CHECK(connections(a.stderr_text()) >= kills / 4);
-    CHECK(connections(b.stderr_text()) >= kills / 4);
 
     const auto problems = loyalty::test::audit_until_healed(hq, chain, {&a, &b}, members);
     for (const std::string& problem : problems) UNSCOPED_INFO(problem);
