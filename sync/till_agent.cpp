@@ -31,9 +31,6 @@ using std::chrono::milliseconds;
 using QueryPromise = std::promise<std::optional<json>>;
 constexpr auto with_error_code = asio::as_tuple(asio::use_awaitable);
 
-// Config versions are applied as "rules" events of this pseudo-origin, so they share the
-// (origin, seq) exactly-once record with every other remote event.
-constexpr std::string_view config_origin = "HQ-config";
 // Member queries waiting for a reply on one connection; beyond this a lookup answers "unknown"
 // at once instead of queueing behind a head office that does not answer.
 constexpr std::size_t max_open_queries = 64;
@@ -106,7 +103,6 @@ struct TillAgent::Impl {
     void handle(Session& session, const protocol::Message& message);
     void on_ack(Session& session, const protocol::Ack& ack);
     void on_downstream(Session& session, const protocol::Downstream& downstream);
-    std::optional<std::string> apply(const protocol::DownstreamItem& item);
     void on_reply(Session& session, const protocol::MemberReply& reply);
     void start_query(const std::shared_ptr<QueryPromise>& promise, protocol::MemberKey key,
                      std::string value);
@@ -151,11 +147,7 @@ void TillAgent::Impl::thread_main() {
         program = &own_program;
         {
             std::lock_guard lock(status_mutex);
-            downstream_version = static_cast<std::uint64_t>(
-                own_program.database()
-                    .query_integer("SELECT CAST(value AS INTEGER) FROM settings WHERE key = ?",
-                                   downstream_version_key)
-                    .value_or(0));
+            downstream_version = stored_downstream_version(own_program);
         }
         refresh_pending();
         asio::co_spawn(io, run(),
@@ -377,7 +369,7 @@ void TillAgent::Impl::on_downstream(Session& current, const protocol::Downstream
     }
     for (const protocol::DownstreamItem& item : downstream.items) {
         if (item.version <= cursor) continue;  // applied before (a replay after reconnecting)
-        if (auto error = apply(item)) {
+        if (auto error = apply_downstream_item(*program, item, settings.till_id)) {
             // Stop here and do not acknowledge: skipping would lose the change for good. The
             // cursor stays put, so the item comes again after reconnecting.
             log(http::LogLevel::error, "sync_downstream_failed",
@@ -393,50 +385,8 @@ void TillAgent::Impl::on_downstream(Session& current, const protocol::Downstream
     current.wake.cancel();
 }
 
-// Applies one item; the reason on failure.
-std::optional<std::string> TillAgent::Impl::apply(const protocol::DownstreamItem& item) {
-    std::string origin;
-    OutboxEvent event;
-    try {
-        switch (item.kind) {
-            case protocol::DownstreamKind::member: {
-                origin = item.data.at("origin").get<std::string>();
-                const json& body = item.data.at("event");
-                event = {body.at("seq").get<std::int64_t>(), body.at("type").get<std::string>(),
-                         body.at("payload"), body.at("created_at").get<Timestamp>()};
-                // This till's own events are already in its ledger; they carry no news.
-                if (origin == settings.till_id) return std::nullopt;
-                break;
-            }
-            case protocol::DownstreamKind::config:
-                origin = config_origin;
-                event = {static_cast<std::int64_t>(item.version), "rules",
-                         json{{"rules", item.data.at("rules")}}, 0};
-                break;
-            case protocol::DownstreamKind::offer:
-                origin = offers_origin;
-                event = {item.data.at("seq").get<std::int64_t>(), item.data.at("type").get<std::string>(),
-                         item.data.at("payload"), 0};
-                break;
-        }
-    } catch (const json::exception& error) {
-        return std::string("malformed item: ") + error.what();
-    }
-    const Result<bool> applied = program->apply_remote_event(origin, event);
-    if (!applied) return applied.error().code + ": " + applied.error().message;
-    return std::nullopt;
-}
-
 void TillAgent::Impl::store_downstream_version(std::uint64_t version) {
-    Database& database = program->database();
-    Transaction transaction(database);
-    database
-        .prepare("INSERT INTO settings(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
-                 "value = excluded.value "
-                 "WHERE CAST(excluded.value AS INTEGER) > CAST(value AS INTEGER)")
-        .bind(downstream_version_key, std::to_string(version))
-        .run();
-    transaction.commit();
+    sync::store_downstream_version(*program, version);
     std::lock_guard lock(status_mutex);
     downstream_version = version;
 }

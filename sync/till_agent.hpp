@@ -23,6 +23,7 @@
 #include <optional>
 #include <string>
 
+#include "downstream_items.hpp"
 #include "loyalty/clock.hpp"
 #include "loyalty/program.hpp"
 #include "loyalty/protocol.hpp"
@@ -47,9 +48,6 @@ struct TillAgentSettings {
     std::chrono::milliseconds min_backoff{100};
     std::chrono::milliseconds max_backoff{30'000};
 };
-
-// The settings key holding the highest downstream version applied on this till.
-inline constexpr std::string_view downstream_version_key = "sync_downstream_version";
 
 class TillAgent {
   public:
