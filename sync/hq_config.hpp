@@ -10,13 +10,15 @@
 //    "max_clock_skew_seconds": 300,
 //    "segmentation": {"daily_at": "02:00", "horizon_days": 365, "keep_member_results": 7,
 //                     "check_interval_seconds": 60},
-//    "playbook": {"value": {"offer": {"discount_percent": 15}}, "cross_sell": {"enabled": false}}}
+//    "playbook": {"value": {"offer": {"discount_percent": 15}}, "cross_sell": {"enabled": false}},
+//    "online": {"listen": "127.0.0.1:8444", "token": "...", "database": "loyalty-hq-web.db"}}
 #pragma once
 
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "hq_online.hpp"
 #include "hq_playbook.hpp"
 #include "hq_segmentation.hpp"
 #include "hq_server.hpp"
@@ -35,6 +37,7 @@ struct HqConfig {
     std::optional<std::string> admin_token;
     SegmentationSchedule segmentation;  // "segmentation": {"daily_at": "02:00", ...}; absent: off
     Playbook playbook = default_playbook();  // "playbook": {"win_back": {"enabled": false}, ...}
+    OnlineConfig online;  // "online": {"listen", "token", "database"}; absent: no web channel
 };
 
 Result<HqConfig> parse_hq_config(const std::string& json_text, HqConfig defaults = {});

@@ -61,7 +61,8 @@ const char* const usage_text =
     "heartbeat_interval_ms, idle_timeout_ms, hello_timeout_ms, feed_poll_interval_ms,\n"
     "max_clock_skew_seconds (a till's clock further off is logged as till_clock_skew),\n"
     "segmentation {daily_at \"HH:MM\" UTC, horizon_days, keep_member_results, check_interval_seconds},\n"
-    "playbook {win_back|exclusive|second_purchase|cross_sell|value: {enabled, valid_days, target, offer, ...}}\n";
+    "playbook {win_back|exclusive|second_purchase|cross_sell|value: {enabled, valid_days, target, offer, ...}},\n"
+    "online {listen, token, database}   the web shop's orders and returns (docs/OPERATIONS.md)\n";
 
 // Thrown for bad usage: printed with the usage hint, exit code 2.
 struct UsageError : std::runtime_error {
@@ -124,6 +125,12 @@ ProgramOptions program_options(const hq::HqConfig& config) {
     return options;
 }
 
+ProgramOptions online_program_options(const hq::HqConfig& config) {
+    ProgramOptions options = program_options(config);
+    options.database_path = hq::online_database_path(config.online, config.database);
+    return options;
+}
+
 int serve(const hq::HqConfig& config) {
     const SystemClock clock;
     hq::DatabaseThread database;  // first in, last out: it runs every store call below
@@ -134,6 +141,9 @@ int serve(const hq::HqConfig& config) {
     hq::Campaigns campaigns(program, store, clock);
     hq::MemberData members(program, store, clock);
     auto metrics = std::make_shared<http::MetricsRegistry>();
+    std::optional<hq::OnlineService> online;  // the web shop's orders (hq_online.hpp)
+    if (config.online.enabled)
+        online.emplace(config.online, online_program_options(config), database, program, store, clock, metrics);
     hq::SyncServer sync(config.sync, database, store, metrics);
     sync.start();
     http::Router router;
@@ -219,6 +229,7 @@ int till_command(const std::vector<std::string>& args, const char* argv0) {
     if (words[0] == "add") {
         if (words.size() != 3 || !options.certs) throw UsageError("usage: till add STORE TILL --certs DIR");
         const std::string till_id = words[1] + "-" + words[2];
+        if (till_id == hq::online_till_id) throw UsageError(till_id + " is the web shop's node, which never connects");
         if (!tls::till_id_from_uri("urn:loyalty:till:" + till_id))
             throw UsageError("STORE and TILL must be 1-32 letters, digits or _");
         const fs::path bundle = fs::path(*options.certs) / "tills" / till_id;

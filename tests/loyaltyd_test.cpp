@@ -23,6 +23,7 @@
 #include "loyalty/http_client.hpp"
 #include "loyalty/identifiers.hpp"
 #include "loyalty/rules.hpp"
+#include "support/openapi_document.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
 
@@ -34,6 +35,7 @@ using loyalty::http::ClientResponse;
 using loyalty::http::HttpClient;
 using loyalty::http::HttpClientError;
 using loyalty::test::ChildProcess;
+using loyalty::test::documented_operations;
 using loyalty::test::ExitStatus;
 using loyalty::test::TempDir;
 using nlohmann::json;
@@ -1149,28 +1151,6 @@ TEST_CASE("purchases in flight across repeated SIGKILLs are never lost or double
 // --- docs/openapi.yaml is true to the routes the daemon serves ---
 
 namespace {
-
-// "METHOD /path" for every operation under `paths:` of the OpenAPI document.
-std::set<std::string> documented_operations(const std::string& yaml) {
-    std::set<std::string> operations;
-    std::istringstream lines(yaml);
-    bool in_paths = false;
-    std::string path;
-    const std::regex path_line(R"(^  (/[^:\s]*):\s*$)");
-    const std::regex method_line(R"(^    (get|put|post|delete|patch|head|options):\s*$)");
-    for (std::string text; std::getline(lines, text);) {
-        if (!text.empty() && text[0] != ' ' && text[0] != '#') in_paths = text.rfind("paths:", 0) == 0;
-        if (!in_paths) continue;
-        std::smatch match;
-        if (std::regex_match(text, match, path_line)) path = match[1];
-        else if (std::regex_match(text, match, method_line) && !path.empty()) {
-            std::string method = match[1];
-            for (char& c : method) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-            operations.insert(method + " " + path);
-        }
-    }
-    return operations;
-}
 
 // The direct property names of components.schemas.<name> (the first `properties:` level).
 std::set<std::string> documented_properties(const std::string& yaml, const std::string& schema) {

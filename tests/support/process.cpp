@@ -81,22 +81,25 @@ bool ChildProcess::poll_exit() {
 }
 
 std::optional<nlohmann::json> ChildProcess::wait_for_log_event(std::string_view event,
-                                                               std::chrono::milliseconds limit) {
+                                                               std::chrono::milliseconds limit,
+                                                               std::string_view server) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
     for (;;) {
         // Re-read the whole file each time: a partial last line simply fails to parse.
         std::istringstream lines(stderr_text());
         for (std::string line; std::getline(lines, line);) {
             const auto parsed = nlohmann::json::parse(line, nullptr, false);
-            if (parsed.is_object() && parsed.value("event", "") == event) return parsed;
+            if (parsed.is_object() && parsed.value("event", "") == event &&
+                (server.empty() || parsed.value("server", "") == server))
+                return parsed;
         }
         if (poll_exit() || std::chrono::steady_clock::now() >= deadline) return std::nullopt;
         std::this_thread::sleep_for(poll_interval);
     }
 }
 
-std::uint16_t ChildProcess::wait_for_listening_port(std::chrono::milliseconds limit) {
-    const auto listening = wait_for_log_event("listening", limit);
+std::uint16_t ChildProcess::wait_for_listening_port(std::chrono::milliseconds limit, std::string_view server) {
+    const auto listening = wait_for_log_event("listening", limit, server);
     if (!listening || !listening->contains("port") || !(*listening)["port"].is_number_unsigned()) {
         throw std::runtime_error("no {\"event\":\"listening\",\"port\":N} line from pid " +
                                  std::to_string(pid_) + "; its stderr:\n" + stderr_text());

@@ -44,15 +44,16 @@ class ChildProcess {
 
     pid_t pid() const { return pid_; }
 
-    // The first JSON log line whose "event" equals `event`, or nullopt if none appeared within
-    // `limit` (or the child exited first).
+    // The first JSON log line whose "event" equals `event` (and whose "server" equals `server`
+    // unless that is empty), or nullopt if none appeared within `limit` (or the child exited first).
     std::optional<nlohmann::json> wait_for_log_event(std::string_view event,
-                                                     std::chrono::milliseconds limit);
+                                                     std::chrono::milliseconds limit,
+                                                     std::string_view server = {});
 
-    // The port of the first "listening" line. Throws std::runtime_error with the captured
-    // stderr when none appeared within `limit`.
+    // The port of the first "listening" line (of `server`, for a process with several).
+    // Throws std::runtime_error with the captured stderr when none appeared within `limit`.
     std::uint16_t wait_for_listening_port(
-        std::chrono::milliseconds limit = std::chrono::seconds(10));
+        std::chrono::milliseconds limit = std::chrono::seconds(10), std::string_view server = {});
 
     void send_signal(int signal);
     void terminate() { send_signal(SIGTERM); }

@@ -98,7 +98,8 @@ void HeadOffice::start() {
                      chain_.dir() / ("hq-" + std::to_string(++starts_) + ".stderr"));
     if (!process_->wait_for_log_event("sync_listening", 30s))
         throw std::runtime_error("loyalty-hq did not listen for tills; its log:\n" + process_->stderr_text());
-    admin_.emplace("127.0.0.1", process_->wait_for_listening_port(30s), http::ClientOptions{std::nullopt, 20s});
+    admin_.emplace("127.0.0.1", process_->wait_for_listening_port(30s, "loyalty-hq-admin"),
+                   http::ClientOptions{std::nullopt, 20s});
 }
 
 namespace {
