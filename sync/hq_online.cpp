@@ -1,5 +1,6 @@
 #include "hq_online.hpp"
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 
@@ -20,6 +21,7 @@ using nlohmann::json;
 constexpr std::size_t feed_page_items = 200;
 constexpr std::size_t feed_page_bytes = 512 * 1024;
 constexpr std::int64_t ingest_batch = 500;
+constexpr auto maintenance_interval = std::chrono::hours(1);
 
 // The member head office is asked for when the node does not know them yet.
 protocol::MemberQuery member_query(const MemberRef& reference) {
@@ -151,6 +153,7 @@ struct OnlineChannel::Impl {
     template <class T>
     Result<T> write(const MemberRef* member, const std::function<Result<T>()>& operation) {
         if (auto ready = catch_up(member); !ready) return ready.error();
+        if (auto expired = web.run_expiry(); !expired) return expired.error();
         Result<T> result = operation();
         if (auto ingested = ingest(); !ingested) return ingested.error();
         return result;
@@ -189,6 +192,13 @@ Result<MemberSummary> OnlineChannel::summary(const std::string& member_id) {
     const MemberRef member{member_id, "", ""};
     if (auto ready = impl_->catch_up(&member); !ready) return ready.error();
     return impl_->web.summary(member_id);
+}
+
+Result<Done> OnlineChannel::maintain() {
+    if (auto ready = impl_->catch_up(nullptr); !ready) return ready.error();
+    if (auto expired = impl_->web.run_expiry(); !expired) return expired.error();
+    if (auto tiers = impl_->web.evaluate_tiers(); !tiers) return tiers.error();
+    return impl_->ingest();
 }
 
 Program& OnlineChannel::node() { return impl_->web; }
@@ -236,6 +246,30 @@ OnlineService::OnlineService(const OnlineConfig& config, ProgramOptions web_opti
     server.bearer_token = config.token;
     server_ = std::make_unique<http::HttpServer>(server, std::move(router), std::move(metrics));
     server_->start();
+    maintenance_ = std::thread([this, &database] { maintenance_loop(database); });
+}
+
+OnlineService::~OnlineService() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_all();
+    maintenance_.join();
+}
+
+void OnlineService::maintenance_loop(DatabaseThread& database) {
+    std::unique_lock lock(mutex_);
+    while (!wake_.wait_for(lock, maintenance_interval, [this] { return stopping_; })) {
+        lock.unlock();
+        try {
+            const Result<Done> done = database.call([this] { return channel_.maintain(); });
+            if (!done) http::log_event(http::LogLevel::warn, "online_maintenance_failed", {{"message", done.error().message}});
+        } catch (const std::exception& error) {
+            http::log_event(http::LogLevel::error, "online_maintenance_failed", {{"message", error.what()}});
+        }
+        lock.lock();
+    }
 }
 
 }  // namespace loyalty::hq

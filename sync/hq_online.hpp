@@ -27,11 +27,14 @@
 //   GET  /v1/health                public
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include "hq_server.hpp"
 #include "hq_store.hpp"
@@ -78,6 +81,11 @@ class OnlineChannel {
     Result<Recorded<PurchaseResult>> purchase(const PurchaseRequest& request);
     Result<Recorded<ReturnResult>> return_items(const ReturnRequest& request);
     Result<MemberSummary> summary(const std::string& member_id);
+    // Only the node that minted a lot expires it: expires the node's lots past their date and
+    // re-evaluates the tiers of its members (downgrades), then ingests. Writes run the expiry
+    // first too; loyalty-hq runs this every hour, so the points expire at head office and on
+    // the tills without a web order.
+    Result<Done> maintain();
 
     Program& node();
 
@@ -95,11 +103,18 @@ class OnlineService {
   public:
     OnlineService(const OnlineConfig& config, ProgramOptions web_options, DatabaseThread& database, Program& hq,
                   HqStore& store, const Clock& clock, std::shared_ptr<http::MetricsRegistry> metrics);
+    ~OnlineService();
     std::uint16_t port() const { return server_->port(); }
 
   private:
+    void maintenance_loop(DatabaseThread& database);
+
     OnlineChannel channel_;
     std::unique_ptr<http::HttpServer> server_;  // after the channel: stops before it goes
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    bool stopping_ = false;
+    std::thread maintenance_;  // last: joined first
 };
 
 }  // namespace loyalty::hq

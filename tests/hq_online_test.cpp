@@ -203,6 +203,26 @@ TEST_CASE("an order committed by the web node but not stored by head office is s
     CHECK(chain.hq.audit(member).consistent());
 }
 
+TEST_CASE("points minted online expire at head office and at the till by the web node's maintenance",
+          "[hq_online]") {
+    OnlineChain chain;
+    const std::string member = chain.enroll_at_till(7);
+    REQUIRE(chain.hq.install_rules(rules_with({{"version", 2}, {"earn", {{"expiry_months", 1}}}})).ok());
+    chain.store.publish_current_rules();  // reaches the web node through the feed, as a till
+    const auto placed = chain.channel->purchase(order("W1", member, 9000));
+    REQUIRE(placed.ok());
+    CHECK(placed->result.rule_version == 2);
+    CHECK(balance(chain.hq, member) == 90);
+    chain.clock.advance_days(40);
+    REQUIRE(chain.channel->maintain().ok());
+    CHECK(balance(chain.hq, member) == 0);
+    CHECK(chain.hq.audit(member).consistent());
+    chain.sync_till_down();
+    CHECK(balance(chain.till, member) == 0);
+    REQUIRE(chain.channel->maintain().ok());  // nothing left to expire: nothing changes
+    CHECK(chain.store.find_till(std::string(hq::online_till_id))->last_seq == 2);
+}
+
 TEST_CASE("the online config needs a token and derives the web node's database from head office's", "[hq_online]") {
     hq::OnlineConfig defaults;
     CHECK(hq::online_database_path(defaults, "/var/lib/loyalty/loyalty-hq.db") == "/var/lib/loyalty/loyalty-hq-web.db");
