@@ -1277,7 +1277,7 @@ TEST_CASE("a till with sync queues a sale for a card nobody knows and records it
         return std::optional<json>();
     });
     const auto call = [&till](const std::string& method, const std::string& path, const json& body) {
-        loyalty::http::Request request{method, path, path, {}, {}, {}, body.dump()};
+        loyalty::http::Request request{method, path, path, {}, {}, {}, body.dump(), {}};
         const auto match = till.router.match(method, path);
         REQUIRE(match.handler != nullptr);
         request.path_params = match.path_params;

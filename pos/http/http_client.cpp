@@ -32,7 +32,7 @@ class HttpClient::Impl {
         : host_(std::move(host)), port_(port), options_(std::move(options)) {}
 
     ClientResponse request(std::string_view method, std::string_view target, std::string body,
-                           std::string_view content_type);
+                           std::string_view content_type, const Headers& headers = {});
 
   private:
     asio::awaitable<ClientResponse> exchange(bhttp::request<bhttp::string_body> request);
@@ -46,7 +46,8 @@ class HttpClient::Impl {
 };
 
 ClientResponse HttpClient::Impl::request(std::string_view method, std::string_view target,
-                                         std::string body, std::string_view content_type) {
+                                         std::string body, std::string_view content_type,
+                                         const Headers& headers) {
     bhttp::request<bhttp::string_body> message{bhttp::string_to_verb(method), std::string(target),
                                                11};
     if (message.method() == bhttp::verb::unknown) message.method_string(method);
@@ -54,6 +55,7 @@ ClientResponse HttpClient::Impl::request(std::string_view method, std::string_vi
     if (options_.bearer_token)
         message.set(bhttp::field::authorization, "Bearer " + *options_.bearer_token);
     if (!body.empty()) message.set(bhttp::field::content_type, content_type);
+    for (const auto& [name, value] : headers) message.set(name, value);
     message.body() = std::move(body);
     message.keep_alive(true);
     message.prepare_payload();
@@ -112,6 +114,12 @@ ClientResponse HttpClient::request(std::string_view method, std::string_view tar
 ClientResponse HttpClient::request_raw(std::string_view method, std::string_view target,
                                        std::string body, std::string_view content_type) {
     return impl_->request(method, target, std::move(body), content_type);
+}
+
+ClientResponse HttpClient::request_with(std::string_view method, std::string_view target,
+                                        const Headers& headers, std::string body,
+                                        std::string_view content_type) {
+    return impl_->request(method, target, std::move(body), content_type, headers);
 }
 
 }  // namespace loyalty::http

@@ -99,7 +99,7 @@ class HttpServer::Impl {
     asio::awaitable<bool> serve_one_request(Connection& connection, beast::flat_buffer& buffer);
     asio::awaitable<error_code> read_request(Connection& connection, beast::flat_buffer& buffer,
                                              bhttp::request_parser<bhttp::string_body>& parser);
-    asio::awaitable<Response> respond(BeastRequest& raw);
+    asio::awaitable<Response> respond(BeastRequest& raw, const std::string& remote_address);
     asio::awaitable<bool> write(Connection& connection, Response response, unsigned version,
                                 bool keep_alive);
     asio::awaitable<void> close_gracefully(Connection& connection);
@@ -249,16 +249,22 @@ asio::awaitable<bool> HttpServer::Impl::serve_one_request(Connection& connection
     }
     BeastRequest& raw = parser.get();
     const unsigned version = raw.version();
-    Response response = co_await respond(raw);
+    error_code no_peer;  // a peer already gone leaves the address empty
+    const auto peer = connection.stream.socket().remote_endpoint(no_peer);
+    // A named local, not a temporary: GCC 12 destroys temporaries in a co_await expression twice.
+    const std::string remote_address = no_peer ? std::string() : peer.address().to_string();
+    Response response = co_await respond(raw, remote_address);
     // Checked after the handler so a request in flight when stop() begins says Connection: close.
     const bool keep_alive = raw.keep_alive() && !stopping_;
     co_return co_await write(connection, std::move(response), version, keep_alive) && keep_alive;
 }
 
-asio::awaitable<Response> HttpServer::Impl::respond(BeastRequest& raw) {
+asio::awaitable<Response> HttpServer::Impl::respond(BeastRequest& raw, const std::string& remote_address) {
     const auto started = std::chrono::steady_clock::now();
     const std::string target(raw.target());
-    Dispatch dispatch = route_request(router_, config_.bearer_token, to_request(raw), target);
+    Request request = to_request(raw);
+    request.remote_address = remote_address;
+    Dispatch dispatch = route_request(router_, config_.bearer_token, std::move(request), target);
     Response response = std::move(dispatch.response);
     if (dispatch.handler != nullptr) {
         // Handlers may block (SQLite), so they run on the handler pool, never on an I/O thread.

@@ -56,6 +56,11 @@ class HttpClient {
     ClientResponse request_raw(std::string_view method, std::string_view target, std::string body,
                                std::string_view content_type = "application/json");
 
+    // As request_raw, with extra headers (e.g. Cookie, Origin) set after the client's own.
+    ClientResponse request_with(std::string_view method, std::string_view target,
+                                const Headers& headers, std::string body = {},
+                                std::string_view content_type = "application/json");
+
   private:
     class Impl;
     std::unique_ptr<Impl> impl_;

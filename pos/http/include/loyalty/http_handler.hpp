@@ -55,6 +55,7 @@ struct Request {
     QueryParams query;       // percent-decoded; for a repeated key the last value wins
     Headers headers;
     std::string body;
+    std::string remote_address;  // the peer's IP address as text ("" when unknown)
 
     // The body parsed as a JSON object. Throws RequestError 400 "malformed_json" when the
     // body is empty, is not JSON, or is JSON but not an object.
