@@ -61,6 +61,9 @@ Result<HqConfig> parse_hq_config(const std::string& json_text, HqConfig config) 
     const std::string sync_listen = reader.text("sync_listen", 300, "");
     const std::string admin_listen = reader.text("admin_listen", 300, "");
     const std::string token = reader.text("admin_token", 512, config.admin_token.value_or(""));
+    const std::string web_listen = reader.text("web_listen", 300, "");
+    config.web.trusted_proxy = reader.text("web_trusted_proxy", 64, config.web.trusted_proxy);
+    config.web.secure_cookies = reader.boolean("web_secure_cookies", config.web.secure_cookies);
     SyncServerConfig& sync = config.sync;
     sync.tls.ca_file = reader.text("ca_file", 4096, sync.tls.ca_file.string());
     sync.tls.certificate_file = reader.text("certificate_file", 4096, sync.tls.certificate_file.string());
@@ -75,7 +78,7 @@ Result<HqConfig> parse_hq_config(const std::string& json_text, HqConfig config) 
     sync.max_clock_skew = std::chrono::seconds(
         reader.integer("max_clock_skew_seconds", 1, 366 * 86'400, sync.max_clock_skew.count()));
     reader.only({"database", "rules_file", "durability", "sync_listen", "admin_listen", "admin_token",
-                 "ca_file", "certificate_file", "private_key_file", "min_tls_version",
+                 "web_listen", "web_trusted_proxy", "web_secure_cookies", "ca_file", "certificate_file", "private_key_file", "min_tls_version",
                  "heartbeat_interval_ms", "idle_timeout_ms", "hello_timeout_ms", "feed_poll_interval_ms",
                  "max_clock_skew_seconds", "segmentation", "playbook", "online"});
     read_segmentation(reader, config.segmentation);
@@ -94,6 +97,9 @@ Result<HqConfig> parse_hq_config(const std::string& json_text, HqConfig config) 
     if (auto done = listen_into(sync_listen, "sync_listen", sync.address, sync.port); !done) return done.error();
     if (auto done = listen_into(admin_listen, "admin_listen", config.admin_address, config.admin_port); !done)
         return done.error();
+    if (auto done = listen_into(web_listen, "web_listen", config.web.address, config.web.port); !done)
+        return done.error();
+    config.web.enabled = config.web.enabled || !web_listen.empty();
     return config;
 }
 

@@ -3,6 +3,7 @@
 //
 //   {"database": "loyalty-hq.db", "sync_listen": "127.0.0.1:7443",
 //    "admin_listen": "127.0.0.1:8443", "admin_token": "...",
+//    "web_listen": "127.0.0.1:8080", "web_trusted_proxy": "127.0.0.1", "web_secure_cookies": true,
 //    "ca_file": ".../hq/ca.crt", "certificate_file": ".../hq/server.crt",
 //    "private_key_file": ".../hq/server.key", "min_tls_version": "1.2",
 //    "rules_file": "rules.json", "durability": "full",
@@ -22,6 +23,7 @@
 #include "hq_playbook.hpp"
 #include "hq_segmentation.hpp"
 #include "hq_server.hpp"
+#include "hq_web.hpp"
 #include "loyalty/result.hpp"
 #include "loyalty/store.hpp"
 
@@ -35,6 +37,7 @@ struct HqConfig {
     std::string admin_address = "127.0.0.1";
     std::uint16_t admin_port = 8443;
     std::optional<std::string> admin_token;
+    WebSettings web;  // "web_listen" (absent: no web pages), "web_trusted_proxy", "web_secure_cookies"
     SegmentationSchedule segmentation;  // "segmentation": {"daily_at": "02:00", ...}; absent: off
     Playbook playbook = default_playbook();  // "playbook": {"win_back": {"enabled": false}, ...}
     OnlineConfig online;  // "online": {"listen", "token", "database"}; absent: no web channel

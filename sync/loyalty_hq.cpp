@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +18,7 @@
 #include "hq_campaign_api.hpp"
 #include "hq_config.hpp"
 #include "hq_members.hpp"
+#include "hq_web.hpp"
 #include "loyalty/http_server.hpp"
 #include "loyalty/json_log.hpp"
 #include "loyalty/segment_command.hpp"
@@ -52,11 +55,16 @@ const char* const usage_text =
     "        | audit ID [--actor NAME] [--config FILE | --db FILE]   a member's data, its erasure\n"
     "        (everywhere, the ledger kept under the member id), consent and the staff audit log\n"
     "        (every export, erasure and consent change is recorded with --actor, default $USER)\n"
+    "  member sign-in-code ID [--actor NAME] [--config FILE | --db FILE]\n"
+    "        a one-time code (8 digits, 10 minutes) for the member page, see web_listen\n"
+    "  staff add NAME | remove NAME | list [--config FILE | --db FILE]\n"
+    "        dashboard accounts; add reads the password (10+ characters) from standard input\n"
     "  backup --db FILE --to FILE                         a consistent copy of the live database\n"
     "  demo-data [--members N] [--seed S] [--until YYYY-MM-DD]   a synthetic chain as CSV\n"
     "  --help, --version\n"
     "\n"
     "config (JSON): database, durability, rules_file, sync_listen, admin_listen, admin_token,\n"
+    "web_listen (member page and dashboard; absent: off), web_trusted_proxy, web_secure_cookies,\n"
     "ca_file, certificate_file, private_key_file, min_tls_version (\"1.2\"|\"1.3\"),\n"
     "heartbeat_interval_ms, idle_timeout_ms, hello_timeout_ms, feed_poll_interval_ms,\n"
     "max_clock_skew_seconds (a till's clock further off is logged as till_clock_skew),\n"
@@ -131,6 +139,22 @@ ProgramOptions online_program_options(const hq::HqConfig& config) {
     return options;
 }
 
+// Serves until SIGINT or SIGTERM. The admin listener starts first, so its "listening" line is
+// the first one (scripts and tests read that one), then the web listener.
+void run_until_signalled(http::HttpServer& admin, http::HttpServer* web) {
+    if (!web) return admin.run_until_signalled();
+    boost::asio::io_context signals_context;  // handlers first, as HttpServer::run_until_signalled does
+    boost::asio::signal_set signals(signals_context, SIGINT, SIGTERM);
+    signals.async_wait([](const boost::system::error_code&, int signal) {
+        http::log_event(http::LogLevel::info, "signal_received", {{"signal", signal}});
+    });
+    admin.start();
+    web->start();
+    signals_context.run();
+    web->stop();
+    admin.stop();
+}
+
 int serve(const hq::HqConfig& config) {
     const SystemClock clock;
     hq::DatabaseThread database;  // first in, last out: it runs every store call below
@@ -140,6 +164,7 @@ int serve(const hq::HqConfig& config) {
     // Their tables are made before the sync thread shares the Program.
     hq::Campaigns campaigns(program, store, clock);
     hq::MemberData members(program, store, clock);
+    hq::WebAccounts accounts(program, clock);
     auto metrics = std::make_shared<http::MetricsRegistry>();
     std::optional<hq::OnlineService> online;  // the web shop's orders (hq_online.hpp)
     if (config.online.enabled)
@@ -150,6 +175,19 @@ int serve(const hq::HqConfig& config) {
     hq::add_admin_routes(router, database, program, store, metrics);
     hq::add_member_data_routes(router, database, program, store, members);
     hq::add_campaign_routes(router, database, campaigns, config.playbook);
+    hq::add_web_admin_routes(router, database, program, accounts, members, clock);
+    const http::Router admin_routes = router;  // the web listener serves them to signed-in staff
+    hq::WebSessions sessions(clock);
+    std::optional<http::HttpServer> web;
+    if (config.web.enabled) {
+        http::ServerConfig web_config;
+        web_config.name = "loyalty-hq-web";
+        web_config.address = config.web.address;
+        web_config.port = config.web.port;
+        web_config.body_limit_bytes = 64 * 1024;
+        web.emplace(web_config, hq::web_router(admin_routes, database, program, accounts, sessions, config.web),
+                    metrics);
+    }
     http::ServerConfig admin;
     admin.name = "loyalty-hq-admin";
     admin.address = config.admin_address;
@@ -162,7 +200,7 @@ int serve(const hq::HqConfig& config) {
         segmentation->start();
     }
     http::log_event(http::LogLevel::info, "starting", {{"rule_version", program.rules().version}});
-    server.run_until_signalled();
+    run_until_signalled(server, web ? &*web : nullptr);
     if (segmentation) segmentation->stop();
     sync.stop();
     http::log_event(http::LogLevel::info, "stopped");
@@ -304,7 +342,20 @@ int member_command(const std::vector<std::string>& args) {
     Program program(program_options(config), clock, load_rules(""));
     hq::SqliteHqStore store(program, clock);
     hq::MemberData members(program, store, clock);
+    if (!options.rest.empty() && options.rest[0] == "sign-in-code") {
+        hq::WebAccounts accounts(program, clock);
+        return hq::run_sign_in_code_command(options.rest, accounts, members, std::cout, std::cerr);
+    }
     return hq::run_member_command(options.rest, members, std::cout, std::cerr);
+}
+
+int staff_command(const std::vector<std::string>& args) {
+    const Options options = take_options(args, false);
+    const hq::HqConfig config = load_config(options);
+    const SystemClock clock;
+    Program program(program_options(config), clock, load_rules(""));
+    hq::WebAccounts accounts(program, clock);
+    return hq::run_staff_command(options.positional, accounts, std::cin, std::cout, std::cerr);
 }
 
 int run(const std::vector<std::string>& args, const char* argv0) {
@@ -331,6 +382,7 @@ int run(const std::vector<std::string>& args, const char* argv0) {
     if (command == "rules") return rules_command(rest);
     if (command == "campaign") return campaign_command(rest);
     if (command == "member") return member_command(rest);
+    if (command == "staff") return staff_command(rest);
     if (command == "backup") return pos::run_backup("loyalty-hq", rest);
     if (command == "demo-data") return analytics::run_demo_data_command(rest, std::cout, std::cerr);
     throw UsageError("unknown command " + command);
