@@ -49,9 +49,11 @@ packaging/certs/loyalty-certs ca "$certs" >/dev/null
 packaging/certs/loyalty-certs server "$certs" localhost 127.0.0.1 >/dev/null
 # A fixed loopback port for sync, so that the tills find head office again after its restart.
 sync_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+web_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cat > "$work/hq.json" <<EOF
 {"database": "$work/hq.db", "durability": "normal",
  "sync_listen": "127.0.0.1:$sync_port", "admin_listen": "127.0.0.1:0",
+ "web_listen": "127.0.0.1:$web_port",
  "ca_file": "$certs/hq/ca.crt", "certificate_file": "$certs/hq/server.crt",
  "private_key_file": "$certs/hq/server.key",
  "heartbeat_interval_ms": 1000, "feed_poll_interval_ms": 200}
@@ -188,3 +190,8 @@ until_true synced "$s01"
 report_counts_use() { [[ "$(hq campaign report C1)" == *'"uses": 1,'* ]]; }
 until_true report_counts_use
 hq_cmd campaign report C1
+
+echo; echo "== Web pages (docs/WEB.md): staff 'demo', password 'demo-password'; Ada's card 4000001234567899"
+echo demo-password | hq staff add demo >/dev/null
+echo "Member page http://127.0.0.1:$web_port/ (code: $(hq member sign-in-code "$ada" | python3 -c 'import json, sys; print(json.load(sys.stdin)["code"])')), dashboard http://127.0.0.1:$web_port/dashboard"
+if [ -t 0 ]; then read -r -p "Press Enter to stop the chain. "; fi

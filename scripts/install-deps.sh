@@ -4,7 +4,8 @@
 set -euo pipefail
 packages=(g++ cmake ninja-build pkg-config git openssl libboost1.81-dev libsqlite3-dev
           libssl-dev nlohmann-json3-dev catch2 sqlite3 python3 curl
-          clang-16 libclang-rt-16-dev)  # clang for the libFuzzer targets (scripts/fuzz.sh)
+          clang-16 libclang-rt-16-dev   # clang for the libFuzzer targets (scripts/fuzz.sh)
+          chromium chromium-driver)     # headless browser tests of the web pages (docs/WEB.md)
 if [ "${1:-}" = "--list" ]; then echo "${packages[@]}"; exit 0; fi
 missing=()
 for package in "${packages[@]}"; do
