@@ -15,7 +15,7 @@ function svgElement(name, attributes, text) {
 // largest value; format(value) writes the number at the bar's end.
 function barChart(rows, format, legend) {
   const rowHeight = 22 * Math.max(1, rows[0] ? rows[0].values.length : 1) + 6;
-  const width = 420, labelWidth = 130, height = rows.length * rowHeight + (legend ? 22 : 4);
+  const width = 320, labelWidth = 100, height = rows.length * rowHeight + (legend ? 22 : 4);
   const svg = svgElement("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart", role: "img" });
   const largest = Math.max(1e-9, ...rows.flatMap((row) => row.values.map((value) => Math.abs(value))));
   rows.forEach((row, index) => {
@@ -31,7 +31,7 @@ function barChart(rows, format, legend) {
   });
   if (legend) {
     legend.forEach((name, series) => {
-      const x = labelWidth + series * 110;
+      const x = labelWidth + series * 100;
       svg.append(svgElement("rect", { x, y: height - 16, width: 12, height: 12, class: series === 0 ? "bar" : "bar-2" }));
       svg.append(svgElement("text", { x: x + 16, y: height - 6 }, name));
     });
@@ -41,7 +41,7 @@ function barChart(rows, format, legend) {
 
 // values: numbers; `bins` equal-width bins between the smallest and largest value.
 function histogram(values, bins, format) {
-  const width = 420, height = 200, bottom = 30, left = 36;
+  const width = 320, height = 180, bottom = 26, left = 30;
   const svg = svgElement("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart", role: "img" });
   if (values.length === 0) {
     svg.append(svgElement("text", { x: 10, y: 20 }, "no values"));
