@@ -236,11 +236,17 @@ constexpr std::string_view schema_v6 = R"sql(
 ALTER TABLE members ADD COLUMN erased_at INTEGER;
 )sql";
 
+// Minimisation on tills (personal_data.hpp): when the member was last looked up here.
+constexpr std::string_view schema_v7 = R"sql(
+ALTER TABLE members ADD COLUMN seen_here_at INTEGER;
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& program_migrations() {
     static const std::vector<Migration> migrations = {
-        {1, schema_v1}, {2, schema_v2}, {3, schema_v3}, {4, schema_v4}, {5, schema_v5}, {6, schema_v6}};
+        {1, schema_v1}, {2, schema_v2}, {3, schema_v3}, {4, schema_v4}, {5, schema_v5}, {6, schema_v6},
+        {7, schema_v7}};
     return migrations;
 }
 

@@ -106,6 +106,9 @@ Database::Database(const std::string& path, Durability durability,
     sqlite3_busy_timeout(db_, 5000);
     execute("PRAGMA journal_mode=WAL");
     execute("PRAGMA foreign_keys=ON");
+    // Deleted and overwritten content is zeroed, so that an erased member's personal data does
+    // not live on in free pages (Debian's SQLite does this by default; others may not).
+    execute("PRAGMA secure_delete=ON");
     execute(durability == Durability::full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
     migrate(migrations);
 }

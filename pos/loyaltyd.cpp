@@ -12,6 +12,7 @@
 #include "backup.hpp"
 #include "loyalty/http_server.hpp"
 #include "loyalty/json_log.hpp"
+#include "loyalty/personal_data.hpp"
 #include "loyalty_version.hpp"
 #include "till_agent.hpp"
 #include "till_api.hpp"
@@ -88,15 +89,19 @@ private:
     std::thread thread_;
 };
 
-// Expiry and tier evaluation.
-std::function<void()> maintenance(std::shared_ptr<Program> program) {
-    return [program] {
+// Expiry and tier evaluation, and the pruning of personal data when personal_data_days is set.
+std::function<void()> maintenance(std::shared_ptr<Program> program, const Clock& clock, int personal_data_days) {
+    return [program, &clock, personal_data_days] {
         const auto expiry = program->run_expiry();
         const auto tiers = program->evaluate_tiers();
+        const auto pruned = personal_data_days > 0
+                                ? prune_personal_data(*program, personal_data_days, clock.now())
+                                : Result<PersonalDataPrune>(PersonalDataPrune{});
         http::log_event(http::LogLevel::info, "maintenance",
                         {{"points_expired", expiry ? expiry->points_expired : 0},
                          {"tier_changes", tiers ? tiers->changes : 0},
-                         {"ok", expiry.ok() && tiers.ok()}});
+                         {"personal_data_pruned", pruned ? pruned->members : 0},
+                         {"ok", expiry.ok() && tiers.ok() && pruned.ok()}});
     };
 }
 
@@ -177,7 +182,8 @@ int serve(const pos::TillConfig& config) {
     http::HttpServer server(server_config, std::move(router), metrics);
     PeriodicTask maintenance_task(std::chrono::seconds(config.maintenance_interval_seconds),
                                   maintenance(std::make_shared<Program>(program_options(config), clock,
-                                                                        program.rules())));
+                                                                        program.rules()),
+                                              clock, config.personal_data_days));
     std::optional<PeriodicTask> queue_task;
     if (agent)
         queue_task.emplace(std::chrono::seconds(config.sync->queued_retry_seconds),

@@ -2,6 +2,7 @@
 
 #include "loyalty/identifiers.hpp"
 #include "loyalty/json_log.hpp"
+#include "loyalty/personal_data.hpp"
 #include "loyalty_version.hpp"
 
 namespace loyalty::pos {
@@ -109,6 +110,10 @@ Response find_members(Program& program, const Request& request, const RemoteMemb
     else
         throw http::RequestError(400, "invalid_field", "look a member up by ?card= or ?phone=", "card");
     const Member member = find_member(program, reference, remote);
+    // Looked up here: the member's name and e-mail stay for another period (personal_data.hpp).
+    // Dated by the wall clock, like the request log; at most one write an hour per member. A
+    // failure to note it only shortens how long they are kept: the lookup still answers.
+    (void)note_member_seen(program, member.member_id, SystemClock().now());
     return Response::json(200, summary_json(program, member.member_id));
 }
 

@@ -103,13 +103,15 @@ Result<TillConfig> parse_till_config(const std::string& json_text, TillConfig co
         static_cast<int>(reader.integer("void_window_hours", 0, 24 * 7, config.void_window_hours));
     config.maintenance_interval_seconds = static_cast<int>(reader.integer(
         "maintenance_interval_seconds", 1, 86'400, config.maintenance_interval_seconds));
+    config.personal_data_days =
+        static_cast<int>(reader.integer("personal_data_days", 0, 3650, config.personal_data_days));
     config.offline_redemption_cap_points = reader.integer(
         "offline_redemption_cap_points", 0, 1'000'000'000, config.offline_redemption_cap_points);
     const nlohmann::json* sync = reader.object("sync");
     reader.only({"till_id", "store_id", "listen", "database", "rules_file", "api_token",
                  "durability", "body_limit_bytes", "header_timeout_ms", "idle_timeout_ms",
                  "void_window_hours", "maintenance_interval_seconds",
-                 "offline_redemption_cap_points", "sync"});
+                 "offline_redemption_cap_points", "personal_data_days", "sync"});
     if (!reader.ok()) return reader.error();
     if (config.till_id.empty()) return invalid("till_id", "till_id must not be empty");
     if (durability != "full" && durability != "normal")

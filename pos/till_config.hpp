@@ -47,6 +47,9 @@ struct TillConfig {
     std::chrono::milliseconds idle_timeout{60'000};
     int void_window_hours = 24;
     int maintenance_interval_seconds = 3600;  // expiry and tier runs
+    // Name and e-mail are kept only for members seen here within this many days; the
+    // maintenance run blanks the others' (personal_data.hpp). 0: kept.
+    int personal_data_days = 0;
     // Points one member may redeem a day here while head office cannot be reached.
     std::int64_t offline_redemption_cap_points = 2'000;
     std::optional<SyncConfig> sync;

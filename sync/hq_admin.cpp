@@ -8,6 +8,7 @@
 
 #include "hq_segmentation.hpp"
 #include "loyalty/clock.hpp"
+#include "loyalty/json_reader.hpp"
 #include "loyalty/store.hpp"
 #include "till_api.hpp"
 
@@ -178,7 +179,7 @@ void add_admin_routes(http::Router& router, DatabaseThread& database, Program& p
 }
 
 void add_member_data_routes(http::Router& router, DatabaseThread& database, Program& program, HqStore& store,
-                            MemberData& members) {
+                            MemberData& members, std::int64_t retention_days) {
     router.add("GET", "/v1/members/{id}", [&database, &program, &store, &members](const Request& request) {
         const std::string id = request.path_params.at("id");
         const std::string actor = staff_of(request);
@@ -208,6 +209,21 @@ void add_member_data_routes(http::Router& router, DatabaseThread& database, Prog
     router.add("GET", "/v1/members/{id}/audit", [&database, &members](const Request& request) {
         const std::string id = request.path_params.at("id");
         return database.call([&members, id] { return Response::json(200, {{"audit", members.audit_log(id)}}); });
+    });
+    router.add("POST", "/v1/admin/retention-run", [&database, &members, retention_days](const Request& request) {
+        const json body = request.body.empty() ? json::object() : request.json_body();
+        JsonReader reader(body, "");
+        const std::string as_of_text = reader.text("as_of", 10, "");
+        const bool dry_run = reader.boolean("dry_run", false);
+        reader.only({"as_of", "dry_run"});
+        if (!reader.ok()) return pos::error_response(reader.error());
+        const auto as_of = as_of_text.empty() ? std::nullopt : parse_timestamp(as_of_text);
+        if (!as_of_text.empty() && (!as_of || as_of_text.size() != 10))
+            return pos::error_response(invalid("as_of", "as_of must be a date written YYYY-MM-DD"));
+        return database.call([&members, retention_days, as_of, dry_run] {
+            auto run = members.run_retention(retention_days, as_of.value_or(members.now()), dry_run);
+            return run ? Response::json(200, json(*run)) : pos::error_response(run.error());
+        });
     });
 }
 

@@ -35,8 +35,11 @@ void add_admin_routes(http::Router& router, DatabaseThread& database, Program& p
 //   GET  /v1/members/{id}/export   everything held about the member, as one JSON document
 //   POST /v1/members/{id}/consent  {"personalised_offers": bool, "marketing": bool}, each optional
 //   GET  /v1/members/{id}/audit    the staff actions on the member's data
+//   POST /v1/admin/retention-run   {"as_of": "YYYY-MM-DD", "dry_run": bool}, each optional: erases
+//                                  the members inactive longer than `retention_days` (the config's;
+//                                  0 refuses naming retention_days) as MemberData::run_retention
 void add_member_data_routes(http::Router& router, DatabaseThread& database, Program& program, HqStore& store,
-                            MemberData& members);
+                            MemberData& members, std::int64_t retention_days = 0);
 
 // Every member and every purchase line up to `as_of`, from the ledger head office keeps:
 // voided purchases are left out, returned quantities taken off their lines, and the store is

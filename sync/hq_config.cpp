@@ -77,10 +77,11 @@ Result<HqConfig> parse_hq_config(const std::string& json_text, HqConfig config) 
         milliseconds(reader.integer("feed_poll_interval_ms", 10, 60'000, sync.feed_poll_interval.count()));
     sync.max_clock_skew = std::chrono::seconds(
         reader.integer("max_clock_skew_seconds", 1, 366 * 86'400, sync.max_clock_skew.count()));
+    config.retention_days = reader.integer("retention_days", 0, 100 * 366, config.retention_days);
     reader.only({"database", "rules_file", "durability", "sync_listen", "admin_listen", "admin_token",
                  "web_listen", "web_trusted_proxy", "web_secure_cookies", "ca_file", "certificate_file", "private_key_file", "min_tls_version",
                  "heartbeat_interval_ms", "idle_timeout_ms", "hello_timeout_ms", "feed_poll_interval_ms",
-                 "max_clock_skew_seconds", "segmentation", "playbook", "online"});
+                 "max_clock_skew_seconds", "segmentation", "playbook", "retention_days", "online"});
     read_segmentation(reader, config.segmentation);
     read_playbook(reader, config.playbook);
     read_online_config(reader, config.online);

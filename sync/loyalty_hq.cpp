@@ -55,6 +55,9 @@ const char* const usage_text =
     "        | audit ID [--actor NAME] [--config FILE | --db FILE]   a member's data, its erasure\n"
     "        (everywhere, the ledger kept under the member id), consent and the staff audit log\n"
     "        (every export, erasure and consent change is recorded with --actor, default $USER)\n"
+    "  member retention [--as-of YYYY-MM-DD] [--dry-run] [--days N] [--config FILE | --db FILE]\n"
+    "        erase every member inactive longer than retention_days (or N) before the date\n"
+    "        (default: now); prints a JSON summary; a second run erases nobody new\n"
     "  member sign-in-code ID [--actor NAME] [--config FILE | --db FILE]\n"
     "        a one-time code (8 digits, 10 minutes) for the member page, see web_listen\n"
     "  staff add NAME | remove NAME | list [--config FILE | --db FILE]\n"
@@ -68,6 +71,7 @@ const char* const usage_text =
     "ca_file, certificate_file, private_key_file, min_tls_version (\"1.2\"|\"1.3\"),\n"
     "heartbeat_interval_ms, idle_timeout_ms, hello_timeout_ms, feed_poll_interval_ms,\n"
     "max_clock_skew_seconds (a till's clock further off is logged as till_clock_skew),\n"
+    "retention_days (members inactive longer are erased by member retention; 0: none),\n"
     "segmentation {daily_at \"HH:MM\" UTC, horizon_days, keep_member_results, check_interval_seconds},\n"
     "playbook {win_back|exclusive|second_purchase|cross_sell|value: {enabled, valid_days, target, offer, ...}},\n"
     "online {listen, token, database}   the web shop's orders and returns (docs/OPERATIONS.md)\n";
@@ -173,7 +177,7 @@ int serve(const hq::HqConfig& config) {
     sync.start();
     http::Router router;
     hq::add_admin_routes(router, database, program, store, metrics);
-    hq::add_member_data_routes(router, database, program, store, members);
+    hq::add_member_data_routes(router, database, program, store, members, config.retention_days);
     hq::add_campaign_routes(router, database, campaigns, config.playbook);
     hq::add_web_admin_routes(router, database, program, accounts, members, clock);
     const http::Router admin_routes = router;  // the web listener serves them to signed-in staff
@@ -346,7 +350,8 @@ int member_command(const std::vector<std::string>& args) {
         hq::WebAccounts accounts(program, clock);
         return hq::run_sign_in_code_command(options.rest, accounts, members, std::cout, std::cerr);
     }
-    return hq::run_member_command(options.rest, members, std::cout, std::cerr);
+    return hq::run_member_command(options.rest, members, std::cout, std::cerr,
+                                  config.retention_days ? std::optional(config.retention_days) : std::nullopt);
 }
 
 int staff_command(const std::vector<std::string>& args) {

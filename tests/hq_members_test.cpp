@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "loyalty/json_log.hpp"
 #include "support/core_fixture.hpp"
 
 using namespace loyalty;
@@ -191,4 +192,86 @@ TEST_CASE("an erasure reaches a till that was offline, keeps the ledger, and lat
     REQUIRE(exported.ok());
     CHECK(exported->dump().find("Member 1") == std::string::npos);
     CHECK(chain.members.erase_member("dana", member).ok());  // again: harmless
+}
+
+TEST_CASE("a retention run erases the members inactive longer than the period, once, logged, ledger kept",
+          "[hq_members]") {
+    HeadOfficeAndTill chain;
+    const std::string inactive = enroll(chain.till, 1, false);
+    const std::string active = enroll(chain.till, 2, false);
+    REQUIRE(chain.till.purchase(sale("T-1", inactive, {line("A", "food", 1, 2500)})).ok());
+    chain.clock.advance_days(200);
+    REQUIRE(chain.till.purchase(sale("T-2", active, {line("A", "food", 1, 1000)})).ok());
+    chain.sync();
+    chain.clock.advance_days(200);  // inactive: 400 days since the last sale, active: 200
+    const Points balance_before = chain.hq.summary(inactive)->balance;
+    const auto total_points = [&](Program& node) {
+        return *node.database().query_integer("SELECT SUM(points) FROM ledger");
+    };
+    const std::int64_t total_before = total_points(chain.hq);
+
+    std::vector<json> logged;
+    const auto previous = http::set_log_sink([&](std::string_view line) { logged.push_back(json::parse(line)); });
+    const auto dry = chain.members.run_retention(365, chain.clock.now(), true);
+    const auto run = chain.members.run_retention(365, chain.clock.now(), false);
+    const auto again = chain.members.run_retention(365, chain.clock.now(), false);
+    http::set_log_sink(previous);
+
+    REQUIRE(dry.ok());
+    CHECK(dry->member_ids == std::vector<std::string>{inactive});
+    CHECK(dry->erased == 0);
+    REQUIRE(run.ok());
+    CHECK(run->member_ids == std::vector<std::string>{inactive});
+    CHECK(run->erased == 1);
+    REQUIRE(again.ok());
+    CHECK(again->member_ids.empty());  // idempotent: nobody new
+    CHECK(again->erased == 0);
+    REQUIRE(logged.size() == 3);
+    CHECK(logged[1].at("event") == "retention_run");
+    CHECK(logged[1].at("inactive") == 1);
+    CHECK(logged[1].at("erased") == 1);
+    CHECK(logged[0].at("dry_run") == true);
+    CHECK(logged[2].at("erased") == 0);
+
+    chain.sync();  // the erasure reaches the till through the feed
+    for (Program* node : {&chain.hq, &chain.till}) {
+        CHECK(node->find_member({inactive, "", ""})->name.empty());
+        CHECK(node->find_member({inactive, "", ""})->cards.empty());
+        CHECK(node->find_member({active, "", ""})->name == "Member 2");
+        CHECK(node->summary(inactive)->balance == balance_before);
+        CHECK(node->audit(inactive).consistent());
+        CHECK(node->database().query_text("PRAGMA integrity_check") == "ok");
+    }
+    CHECK(total_points(chain.hq) == total_before);
+    CHECK(total_points(chain.till) == total_before);
+    const hq::AuditRecord erased = chain.members.audit_log(inactive).back();
+    CHECK(erased.actor == "retention");
+    CHECK(erased.action == "member.erase");
+    CHECK(erased.detail.at("reason") == "retention");
+    CHECK(chain.members.audit_log(active).empty());
+    CHECK(chain.members.run_retention(0, chain.clock.now(), false).error().field == "retention_days");
+}
+
+TEST_CASE("loyalty-hq member retention needs a period, and prints its summary as JSON", "[hq_members]") {
+    HeadOfficeAndTill chain;
+    const std::string member = enroll(chain.till, 1, false);
+    chain.sync();
+    const auto run = [&](std::vector<std::string> words, std::optional<std::int64_t> days) {
+        std::ostringstream out, err;
+        const int code = hq::run_member_command(words, chain.members, out, err, days);
+        return std::pair{code, out.str()};
+    };
+    CHECK(run({"retention"}, std::nullopt).first == 2);
+    CHECK(run({"retention", member}, 30).first == 2);
+    CHECK(run({"retention", "--as-of", "tomorrow"}, 30).first == 2);
+    CHECK(run({"retention", "--days", "0"}, std::nullopt).first == 2);
+    const auto [dry_code, dry_out] = run({"retention", "--as-of", "2030-01-01", "--dry-run"}, 30);
+    CHECK(dry_code == 0);
+    const json dry = json::parse(dry_out);
+    CHECK(dry.at("inactive") == 1);
+    CHECK(dry.at("erased") == 0);
+    CHECK(dry.at("as_of") == "2030-01-01T00:00:00Z");
+    CHECK(json::parse(run({"retention", "--as-of", "2030-01-01", "--days", "36500"}, 30).second).at("inactive") == 0);
+    CHECK(json::parse(run({"retention", "--as-of", "2030-01-01"}, 30).second).at("erased") == 1);
+    CHECK(chain.hq.find_member({member, "", ""})->name.empty());
 }

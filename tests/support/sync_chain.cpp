@@ -133,22 +133,23 @@ SyncedTill::SyncedTill(const Chain& chain, const std::string& store, const std::
     else chain.certify_till(store, till);
     const fs::path bundle = chain.certs() / "tills" / till_id_;
     const std::uint16_t port = options_.sync_port ? options_.sync_port : chain.sync_port();
-    write_file(config(), json{{"till_id", till_id_},
-                              {"store_id", store},
-                              {"listen", "127.0.0.1:0"},
-                              {"database", database().string()},
-                              {"durability", "normal"},
-                              {"sync",
-                               {{"server", "127.0.0.1:" + std::to_string(port)},
-                                {"ca_file", (bundle / "ca.crt").string()},
-                                {"certificate_file", (bundle / "till.crt").string()},
-                                {"private_key_file", (bundle / "till.key").string()},
-                                {"heartbeat_seconds", 1},
-                                {"min_backoff_ms", 50},
-                                {"max_backoff_ms", 1000},
-                                {"queued_retry_seconds", 1},
-                                {"query_timeout_ms", 2000}}}}
-                             .dump());
+    json settings{{"till_id", till_id_},
+                {"store_id", store},
+                {"listen", "127.0.0.1:0"},
+                {"database", database().string()},
+                {"durability", "normal"},
+                {"sync",
+                 {{"server", "127.0.0.1:" + std::to_string(port)},
+                  {"ca_file", (bundle / "ca.crt").string()},
+                  {"certificate_file", (bundle / "till.crt").string()},
+                  {"private_key_file", (bundle / "till.key").string()},
+                  {"heartbeat_seconds", 1},
+                  {"min_backoff_ms", 50},
+                  {"max_backoff_ms", 1000},
+                  {"queued_retry_seconds", 1},
+                  {"query_timeout_ms", 2000}}}};
+    settings.update(options_.settings);
+    write_file(config(), settings.dump());
     start();
 }
 

@@ -92,6 +92,7 @@ struct TillOptions {
     // Where the till's sync connects; 0: head office's own port (a proxy's port otherwise).
     std::uint16_t sync_port = 0;
     std::map<std::string, std::string> env;  // added to loyaltyd's environment
+    nlohmann::json settings = nlohmann::json::object();  // merged into loyaltyd's config
 };
 
 // loyaltyd with a "sync" section: heartbeats every second, backoff 50 ms to 1 s.
