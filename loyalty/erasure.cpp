@@ -15,7 +15,8 @@ std::string scrub_personal_data_sql(std::string_view column) {
            ", '$.member.name', '', '$.member.phone', '', '$.member.email', '', '$.member.card', '', "
            "'$.member.cards', json('[]'), '$.request.member.card', '', '$.request.member.phone', '', "
            "'$.request.card', '', '$.request.phone', '', '$.name', '', '$.phone', '', '$.email', '', "
-           "'$.card', '', '$.cards', json('[]')), '$.erased', json('true'))";
+           "'$.card', '', '$.cards', json('[]'), '$.birthday', '', '$.engagement.birthday', '', '$.comment', ''), "
+           "'$.erased', json('true'))";
 }
 
 bool Program::State::is_erased(const std::string& member_id) {
@@ -54,6 +55,8 @@ void Program::State::erase_member(const std::string& member_id, Timestamp now) {
         .bind(member_id)
         .run();
     database.prepare("DELETE FROM cards WHERE member_id = ?").bind(member_id).run();
+    database.prepare("UPDATE member_engagement SET birthday = '' WHERE member_id = ?").bind(member_id).run();
+    database.prepare("UPDATE satisfaction_scores SET comment = '' WHERE member_id = ?").bind(member_id).run();
     database
         .prepare("UPDATE members SET name = '', phone = NULL, email = NULL, erased_at = ? WHERE member_id = ?")
         .bind(now, member_id)

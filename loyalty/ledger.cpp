@@ -7,13 +7,14 @@ namespace loyalty {
 
 namespace {
 
-constexpr std::array<std::pair<EntryKind, std::string_view>, 6> entry_kind_names = {{
+constexpr std::array<std::pair<EntryKind, std::string_view>, 7> entry_kind_names = {{
     {EntryKind::earn, "earn"},
     {EntryKind::redeem, "redeem"},
     {EntryKind::earn_reversal, "earn_reversal"},
     {EntryKind::redeem_refund, "redeem_refund"},
     {EntryKind::expire, "expire"},
     {EntryKind::adjustment, "adjustment"},
+    {EntryKind::bonus, "bonus"},
 }};
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "loyalty/member.hpp"
 
+#include "loyalty/engagement.hpp"
 #include "loyalty/json_reader.hpp"
 #include "loyalty/identifiers.hpp"
 
@@ -19,6 +20,8 @@ Result<EnrollRequest> parse_enroll_request(const nlohmann::json& body) {
     request.phone = reader.text("phone", 32, "");
     request.name = reader.text("name", 128);
     request.email = reader.text("email", 254, "");
+    request.referral_code = reader.text("referral_code", 32, "");
+    request.birthday = reader.text("birthday", 5, "");
     if (!reader.ok()) return reader.error();
     if (const auto found = body.find("consent"); found != body.end()) {
         auto consent = parse_consent(*found, {}, "consent");
@@ -39,6 +42,15 @@ Result<EnrollRequest> parse_enroll_request(const nlohmann::json& body) {
         auto phone = normalise_phone(request.phone);
         if (!phone) return phone.error();
         request.phone = *phone;
+    }
+    if (!request.referral_code.empty()) {
+        auto code = parse_referral_code(request.referral_code, "referral_code");
+        if (!code) return code.error();
+        request.referral_code = *code;
+    }
+    if (!request.birthday.empty()) {
+        auto birthday = parse_birthday(request.birthday, "birthday");
+        if (!birthday) return birthday.error();
     }
     return request;
 }
@@ -129,6 +141,7 @@ void to_json(nlohmann::json& out, const MemberSummary& summary) {
                             {"qualifying_purchases", summary.standing.purchases},
                             {"message", progress.message}};
     out["offers"] = summary.offers;
+    out["referral_code"] = referral_code(summary.member.member_id);
 }
 
 }  // namespace loyalty

@@ -141,14 +141,19 @@ Result<Recorded<Member>> Program::enroll(const EnrollRequest& raw) {
     const nlohmann::json purposes = {{"personalised_offers", raw.consent.personalised_offers},
                                      {"marketing", raw.consent.marketing}};
     auto checked = parse_enroll_request({{"card", raw.card}, {"phone", raw.phone}, {"name", raw.name},
-                                         {"email", raw.email}, {"consent", purposes}});
+                                         {"email", raw.email}, {"consent", purposes},
+                                         {"referral_code", raw.referral_code}, {"birthday", raw.birthday}});
     if (!checked) return checked.error();
     const EnrollRequest& request = checked.value();
     nlohmann::json canonical = {{"card", request.card}, {"phone", request.phone},
                                 {"name", request.name}, {"email", request.email}};
-    // Only a consent given is part of the request, so that enrolments recorded before consent
-    // existed still replay.
+    // Only a consent, referral or birthday given is part of the request, so that enrolments
+    // recorded before these existed still replay.
     if (request.consent.personalised_offers || request.consent.marketing) canonical["consent"] = purposes;
+    nlohmann::json engagement = nlohmann::json::object();
+    if (!request.referral_code.empty()) engagement["referred_by"] = request.referral_code;
+    if (!request.birthday.empty()) engagement["birthday"] = request.birthday;
+    canonical.update(engagement);
     const std::string key = request.card.empty() ? "phone:" + request.phone : "card:" + request.card;
     return s.idempotent<Member>("enroll", key, canonical, [&]() -> Result<Member> {
         if (!request.card.empty() &&
@@ -178,7 +183,12 @@ Result<Recorded<Member>> Program::enroll(const EnrollRequest& raw) {
         s.record_consent(member_id, {request.consent.personalised_offers, request.consent.marketing, now,
                                      s.options.node_id});
         auto member = s.load_member(member_id);
-        s.publish("member_enrolled", {{"member", member.value()}}, now);
+        nlohmann::json event = {{"member", member.value()}};
+        if (!engagement.empty()) {
+            s.record_engagement(member_id, engagement);
+            event["engagement"] = engagement;
+        }
+        s.publish("member_enrolled", std::move(event), now);
         return member;
     });
 }

@@ -52,6 +52,10 @@ struct Program::State {
     // queued for their cards; the ledger stays under the member id. Idempotent.
     void erase_member(const std::string& member_id, Timestamp now);
     bool is_erased(const std::string& member_id);
+    // Engagement (engagement.cpp): the referral code and birthday given at enrolment, and a
+    // satisfaction score kept under "<node>/<txn_id>" like offer uses.
+    void record_engagement(const std::string& member_id, const nlohmann::json& engagement);
+    void record_satisfaction_row(const std::string& purchase_key, const nlohmann::json& score, Timestamp recorded_at);
     // Keeps `consent` in the member's history, and as their consent if newer than what is held.
     bool record_consent(const std::string& member_id, const Consent& consent);
 

@@ -151,6 +151,11 @@ Result<bool> Program::apply_remote_event(const std::string& origin, const Outbox
             if (event.type == "member_erased") s.erase_member(payload.at("member_id").get<std::string>(), now);
             if (event.type == "consent")
                 s.record_consent(payload.at("member_id").get<std::string>(), payload.at("consent").get<Consent>());
+            if (payload.contains("engagement"))
+                s.record_engagement(payload.at("member").at("member_id").get<std::string>(), payload.at("engagement"));
+            if (event.type == "satisfaction")
+                s.record_satisfaction_row(origin + "/" + payload.at("txn_id").get<std::string>(), payload,
+                                          timestamp_of(payload.at("recorded_at")));
             if (event.type == "void") {
                 record_remote_void(s.database, origin, payload);
                 s.void_offer_uses(origin + "/" + payload.at("result").at("txn_id").get<std::string>());

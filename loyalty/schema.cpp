@@ -241,12 +241,32 @@ constexpr std::string_view schema_v7 = R"sql(
 ALTER TABLE members ADD COLUMN seen_here_at INTEGER;
 )sql";
 
+// Engagement (engagement.hpp): the referral code and birthday given at enrolment, and the
+// satisfaction scores given after purchases, keyed "<node>/<txn_id>".
+constexpr std::string_view schema_v8 = R"sql(
+CREATE TABLE member_engagement (
+    member_id    TEXT PRIMARY KEY REFERENCES members(member_id),
+    referred_by  TEXT NOT NULL,
+    birthday     TEXT NOT NULL
+) STRICT;
+CREATE INDEX member_engagement_by_referrer ON member_engagement(referred_by) WHERE referred_by <> '';
+
+CREATE TABLE satisfaction_scores (
+    purchase_key  TEXT PRIMARY KEY,
+    member_id     TEXT NOT NULL REFERENCES members(member_id),
+    score         INTEGER NOT NULL CHECK (score BETWEEN 0 AND 10),
+    comment       TEXT NOT NULL,
+    recorded_at   INTEGER NOT NULL
+) STRICT;
+CREATE INDEX satisfaction_by_member ON satisfaction_scores(member_id, recorded_at);
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& program_migrations() {
     static const std::vector<Migration> migrations = {
         {1, schema_v1}, {2, schema_v2}, {3, schema_v3}, {4, schema_v4}, {5, schema_v5}, {6, schema_v6},
-        {7, schema_v7}};
+        {7, schema_v7}, {8, schema_v8}};
     return migrations;
 }
 

@@ -20,12 +20,14 @@ constexpr std::string_view usage = R"(usage: loyalty [--url URL] [--token TOKEN]
 
   member find   (--card CARD | --phone PHONE | --id MEMBER_ID)
   member enroll --name NAME [--card CARD] [--phone PHONE] [--email EMAIL] [CONSENT]
+                [--referral-code CODE] [--birthday MM-DD]
   member consent (--card CARD | --phone PHONE | --id MEMBER_ID) CONSENT
   points        (--card CARD | --member MEMBER_ID)     balance, tier and recent activity
   quote         (--card CARD | --member MEMBER_ID) BASKET [--redeem POINTS]
   sale          --txn TXN_ID (--card CARD | --member MEMBER_ID) BASKET [--redeem POINTS]
   return        --id RETURN_ID --txn ORIGINAL_TXN_ID [--line SKU:QTY ...]   (no lines: all)
   void          --txn TXN_ID
+  satisfaction  --txn TXN_ID --score 0-10 [--comment TEXT]   what the member thought of a sale
   health
 
 BASKET is --basket FILE.json (a JSON array of lines, or an object with "lines") or one
@@ -126,6 +128,8 @@ void print_member(const json& m) {
                   << ", marketing " << (m["consent"]["marketing"].get<bool>() ? "yes" : "no") << "\n";
     for (const json& offer : m.value("offers", json::array()))
         std::cout << "  Offer     " << offer["message"].get<std::string>() << "\n";
+    if (m.contains("referral_code"))
+        std::cout << "  Referral  code " << m["referral_code"].get<std::string>() << " for friends who join\n";
 }
 
 // Which offers applied and what each gave; why the others did not, when there is a reason
@@ -256,8 +260,9 @@ int run(Client& client, const std::vector<std::string>& command, const Flags& fl
     if (verb == "member" && sub == "find") return show(find_member(client, flags), print_member);
     if (verb == "member" && sub == "enroll") {
         json body = {{"name", flags.require("name")}};
-        for (const char* key : {"card", "phone", "email"})
+        for (const char* key : {"card", "phone", "email", "birthday"})
             if (flags.has(key)) body[key] = flags.get(key);
+        if (flags.has("referral-code")) body["referral_code"] = flags.get("referral-code");
         if (const json consent = consent_flags(flags); !consent.empty()) body["consent"] = consent;
         return show(client.call("POST", "/v1/members", body), [](const json& m) {
             std::cout << "Enrolled ";
@@ -310,6 +315,15 @@ int run(Client& client, const std::vector<std::string>& command, const Flags& fl
     if (verb == "void")
         return show(client.call("POST", "/v1/purchases/" + url_encode(flags.require("txn")) + "/void"),
                     print_void);
+    if (verb == "satisfaction") {
+        json body = {{"score", whole_number(flags.require("score"), "--score")}};
+        if (flags.has("comment")) body["comment"] = flags.get("comment");
+        return show(client.call("POST", "/v1/purchases/" + url_encode(flags.require("txn")) + "/satisfaction", body),
+                    [](const json& a) {
+                        std::cout << "Score " << a["score"] << " for sale " << a["txn_id"].get<std::string>()
+                                  << " recorded (" << a["satisfaction"].get<std::string>() << ")\n";
+                    });
+    }
     if (verb == "health")
         return show(client.call("GET", "/v1/health"), [](const json& h) {
             std::cout << "Till " << h["till_id"].get<std::string>() << " (store "

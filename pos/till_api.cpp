@@ -189,6 +189,10 @@ void add_points_routes(http::Router& router, Program& program, const RemoteMembe
     router.add("POST", "/v1/purchases/{txn_id}/void", [&program](const Request& request) {
         return recorded(program.void_purchase(path_param(request, "txn_id")));
     });
+    router.add("POST", "/v1/purchases/{txn_id}/satisfaction", [&program](const Request& request) {
+        return recorded(program.record_satisfaction(path_param(request, "txn_id"),
+                                                    take(parse_satisfaction(request.json_body()))));
+    });
     router.add("POST", "/v1/admin/expiry-run", [&program](const Request&) {
         const ExpiryRun run = take(program.run_expiry());
         return Response::json(200, {{"lots_expired", run.lots_expired},

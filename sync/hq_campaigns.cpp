@@ -7,6 +7,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "loyalty/engagement.hpp"
 #include "loyalty/json_reader.hpp"
 #include "loyalty/store.hpp"
 
@@ -109,9 +110,10 @@ Result<CampaignTarget> parse_target(const json& object) {
     filter.min_churn_probability = decimal(reader, object, "min_churn_probability", 0.0, 1.0);
     if (object.contains("cluster")) filter.cluster = reader.integer("cluster", 0, 1000);
     target.tier = choice(reader, object, "tier", {});
+    target.satisfaction = choice(reader, object, "satisfaction", {"satisfied", "neutral", "unsatisfied"});
     target.members = reader.strings("members", max_uploaded_members, 64);
     reader.only({"segments", "tags", "value_tier", "lifecycle", "min_clv", "max_clv", "min_churn_probability",
-                 "cluster", "tier", "members"});
+                 "cluster", "tier", "satisfaction", "members"});
     if (reader.ok() && filter.min_clv && filter.max_clv && *filter.min_clv > *filter.max_clv)
         reader.fail("max_clv", "must not be below min_clv");
     if (!reader.ok()) return reader.error();
@@ -303,6 +305,7 @@ json target_json(const CampaignTarget& target) {
     if (filter.min_churn_probability) out["min_churn_probability"] = *filter.min_churn_probability;
     if (filter.cluster) out["cluster"] = *filter.cluster;
     if (target.tier) out["tier"] = *target.tier;
+    if (target.satisfaction) out["satisfaction"] = *target.satisfaction;
     if (!target.members.empty()) out["members"] = target.members;
     return out;
 }
@@ -424,11 +427,18 @@ Result<std::optional<std::int64_t>> Campaigns::for_each_target(
     Database& database = program_.database();
     // Personalised offers need the member's consent (member.hpp): a member without it is left
     // out of both groups, so that the groups hold only members the offer could reach.
+    // The member's satisfaction is their latest score's class (engagement.hpp).
     const auto in_tier = [&](const std::string& member_id) {
-        Statement& row = database.prepare("SELECT tier, consent_offers FROM members WHERE member_id = ?");
+        Statement& row = database.prepare(
+            "SELECT tier, consent_offers, (SELECT score FROM satisfaction_scores s WHERE s.member_id = m.member_id "
+            "ORDER BY recorded_at DESC LIMIT 1) FROM members m WHERE member_id = ?");
         row.bind(member_id);
         const bool found = row.step();
-        const bool matches = found && (!target.tier || row.text(0) == *target.tier);
+        const std::optional<std::int64_t> score = found ? row.optional_integer(2) : std::nullopt;
+        const bool satisfaction_matches =
+            !target.satisfaction ||
+            (score && to_string(classify_satisfaction(static_cast<int>(*score))) == *target.satisfaction);
+        const bool matches = found && (!target.tier || row.text(0) == *target.tier) && satisfaction_matches;
         const bool consented = found && row.integer(1) == 1;
         row.reset();
         without_consent += matches && !consented;

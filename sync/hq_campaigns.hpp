@@ -35,6 +35,9 @@ std::string to_string(CampaignStatus status);
 struct CampaignTarget {
     MemberSegmentFilter segment;  // its paging fields are not used
     std::optional<std::string> tier;
+    // "satisfied", "neutral" or "unsatisfied": the class of the member's latest satisfaction
+    // score (engagement.hpp); members who never gave one do not match.
+    std::optional<std::string> satisfaction;
     std::vector<std::string> members;  // sorted, unique
 
     // Whether any field of the segmentation is asked for (the list alone needs no run).

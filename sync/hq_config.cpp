@@ -81,10 +81,15 @@ Result<HqConfig> parse_hq_config(const std::string& json_text, HqConfig config) 
     reader.only({"database", "rules_file", "durability", "sync_listen", "admin_listen", "admin_token",
                  "web_listen", "web_trusted_proxy", "web_secure_cookies", "ca_file", "certificate_file", "private_key_file", "min_tls_version",
                  "heartbeat_interval_ms", "idle_timeout_ms", "hello_timeout_ms", "feed_poll_interval_ms",
-                 "max_clock_skew_seconds", "segmentation", "playbook", "retention_days", "online"});
+                 "max_clock_skew_seconds", "segmentation", "playbook", "retention_days", "engagement", "online"});
     read_segmentation(reader, config.segmentation);
     read_playbook(reader, config.playbook);
     read_online_config(reader, config.online);
+    if (const nlohmann::json* engagement = reader.object("engagement")) {
+        JsonReader nested(*engagement, reader.path("engagement"));
+        config.engagement = read_engagement_rules(nested);
+        reader.adopt(nested);
+    }
     if (!reader.ok()) return reader.error();
     if (durability != "full" && durability != "normal")
         return invalid("durability", "durability must be \"full\" or \"normal\"");

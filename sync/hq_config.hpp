@@ -9,6 +9,7 @@
 //    "rules_file": "rules.json", "durability": "full",
 //    "heartbeat_interval_ms": 30000, "idle_timeout_ms": 90000, "hello_timeout_ms": 10000,
 //    "max_clock_skew_seconds": 300, "retention_days": 1095,
+//    "engagement": {"referral": {"referrer_points": 500, ...}, "birthday_points": 200},
 //    "segmentation": {"daily_at": "02:00", "horizon_days": 365, "keep_member_results": 7,
 //                     "check_interval_seconds": 60},
 //    "playbook": {"value": {"offer": {"discount_percent": 15}}, "cross_sell": {"enabled": false}},
@@ -19,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "hq_engagement.hpp"
 #include "hq_online.hpp"
 #include "hq_playbook.hpp"
 #include "hq_segmentation.hpp"
@@ -40,10 +42,11 @@ struct HqConfig {
     WebSettings web;  // "web_listen" (absent: no web pages), "web_trusted_proxy", "web_secure_cookies"
     SegmentationSchedule segmentation;  // "segmentation": {"daily_at": "02:00", ...}; absent: off
     Playbook playbook = default_playbook();  // "playbook": {"win_back": {"enabled": false}, ...}
+    OnlineConfig online;  // "online": {"listen", "token", "database"}; absent: no web channel
     // Members inactive longer than this are erased by `loyalty-hq member retention` (and
     // POST /v1/admin/retention-run); 0: no period set, so no retention run.
     std::int64_t retention_days = 0;
-    OnlineConfig online;  // "online": {"listen", "token", "database"}; absent: no web channel
+    EngagementRules engagement;  // "engagement": referral, birthday and anniversary bonuses; absent: off
 };
 
 Result<HqConfig> parse_hq_config(const std::string& json_text, HqConfig defaults = {});

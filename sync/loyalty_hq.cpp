@@ -62,6 +62,11 @@ const char* const usage_text =
     "        a one-time code (8 digits, 10 minutes) for the member page, see web_listen\n"
     "  staff add NAME | remove NAME | list [--config FILE | --db FILE]\n"
     "        dashboard accounts; add reads the password (10+ characters) from standard input\n"
+    "  engagement run [--as-of YYYY-MM-DD] | reverse GRANT_ID [--config FILE | --db FILE]\n"
+    "        grant the referral, birthday and anniversary bonuses due (config \"engagement\")\n"
+    "        and expire bonuses past their date; a second run grants nothing new. reverse takes\n"
+    "        back what is left of one grant\n"
+    "  satisfaction report [--config FILE | --db FILE]   NPS overall, per store and per segment\n"
     "  backup --db FILE --to FILE                         a consistent copy of the live database\n"
     "  demo-data [--members N] [--seed S] [--until YYYY-MM-DD]   a synthetic chain as CSV\n"
     "  --help, --version\n"
@@ -137,12 +142,6 @@ ProgramOptions program_options(const hq::HqConfig& config) {
     return options;
 }
 
-ProgramOptions online_program_options(const hq::HqConfig& config) {
-    ProgramOptions options = program_options(config);
-    options.database_path = hq::online_database_path(config.online, config.database);
-    return options;
-}
-
 // Serves until SIGINT or SIGTERM. The admin listener starts first, so its "listening" line is
 // the first one (scripts and tests read that one), then the web listener.
 void run_until_signalled(http::HttpServer& admin, http::HttpServer* web) {
@@ -157,6 +156,12 @@ void run_until_signalled(http::HttpServer& admin, http::HttpServer* web) {
     signals_context.run();
     web->stop();
     admin.stop();
+}
+
+ProgramOptions online_program_options(const hq::HqConfig& config) {
+    ProgramOptions options = program_options(config);
+    options.database_path = hq::online_database_path(config.online, config.database);
+    return options;
 }
 
 int serve(const hq::HqConfig& config) {
@@ -179,6 +184,7 @@ int serve(const hq::HqConfig& config) {
     hq::add_admin_routes(router, database, program, store, metrics);
     hq::add_member_data_routes(router, database, program, store, members, config.retention_days);
     hq::add_campaign_routes(router, database, campaigns, config.playbook);
+    hq::add_engagement_routes(router, database, program, store, config.engagement, clock);
     hq::add_web_admin_routes(router, database, program, accounts, members, clock);
     const http::Router admin_routes = router;  // the web listener serves them to signed-in staff
     hq::WebSessions sessions(clock);
@@ -354,6 +360,18 @@ int member_command(const std::vector<std::string>& args) {
                                   config.retention_days ? std::optional(config.retention_days) : std::nullopt);
 }
 
+// "engagement run ..." and "satisfaction report" (hq_engagement.hpp).
+int engagement_command(const std::string& command, const std::vector<std::string>& args) {
+    const Options options = take_options(args, true);
+    const hq::HqConfig config = load_config(options);
+    const SystemClock clock;
+    Program program(program_options(config), clock, load_rules(""));
+    hq::SqliteHqStore store(program, clock);
+    std::vector<std::string> words{command};
+    words.insert(words.end(), options.rest.begin(), options.rest.end());
+    return hq::run_engagement_command(words, program, store, config.engagement, clock, std::cout, std::cerr);
+}
+
 int staff_command(const std::vector<std::string>& args) {
     const Options options = take_options(args, false);
     const hq::HqConfig config = load_config(options);
@@ -388,6 +406,7 @@ int run(const std::vector<std::string>& args, const char* argv0) {
     if (command == "campaign") return campaign_command(rest);
     if (command == "member") return member_command(rest);
     if (command == "staff") return staff_command(rest);
+    if (command == "engagement" || command == "satisfaction") return engagement_command(command, rest);
     if (command == "backup") return pos::run_backup("loyalty-hq", rest);
     if (command == "demo-data") return analytics::run_demo_data_command(rest, std::cout, std::cerr);
     throw UsageError("unknown command " + command);

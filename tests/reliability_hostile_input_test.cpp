@@ -15,6 +15,7 @@
 namespace {
 
 namespace fs = std::filesystem;
+using loyalty::referral_code;
 using loyalty::http::ClientResponse;
 using loyalty::http::HttpClient;
 using loyalty::test::TillDaemon;
@@ -194,13 +195,16 @@ TEST_CASE("hostile requests to every route get a 4xx naming the field and change
 
     const std::string unknown_member = "S01-T1-M999";
     const std::vector<BodyRoute> routes{
-        {"/v1/members", {{"card", valid_card(1)}, {"name", "Somebody Else"}, {"email", "b@example.com"}}},
+        {"/v1/members",
+         {{"card", valid_card(1)}, {"name", "Somebody Else"}, {"email", "b@example.com"}, {"birthday", "07-14"},
+          {"referral_code", referral_code(member_id)}}},
         {"/v1/members/" + unknown_member + "/cards", {{"card", valid_card(2)}}},
         {"/v1/cards/" + valid_card(3) + "/replace", {{"card", valid_card(4)}}},
         {"/v1/checkout/quote", {{"member_id", member_id}, {"lines", {good_line}}, {"redeem_points", 0}}, true},
         {"/v1/purchases",
          {{"txn_id", "T-2"}, {"member_id", unknown_member}, {"lines", {good_line}}, {"redeem_points", 0}}},
         {"/v1/returns", {{"return_id", "R-1"}, {"original_txn_id", "T-404"}, {"lines", {{{"sku", "x"}, {"quantity", 1}}}}}},
+        {"/v1/purchases/T-404/satisfaction", {{"score", 9}, {"comment", "fine"}}},
     };
     std::vector<Attempt> attempts = body_attempts(routes);
     // Paths and queries: SQL, overlong, not UTF-8, bad escapes, out-of-range numbers.

@@ -27,6 +27,7 @@ enum class EntryKind {
     redeem_refund,    // redeemed points given back by a return or void (+)
     expire,           // points that reached their expiry date (-)
     adjustment,       // a manual correction (+/-)
+    bonus,            // points head office granted for engagement: referral, birthday (+)
 };
 
 std::string to_string(EntryKind kind);

@@ -55,6 +55,8 @@ struct EnrollRequest {
     std::string name;
     std::string email;  // optional
     Consent consent{};  // "consent": {"personalised_offers": true, "marketing": false}; absent: none
+    std::string referral_code{};  // optional: the code of the member who referred them (engagement.hpp)
+    std::string birthday{};       // optional: "MM-DD"
 };
 
 Result<EnrollRequest> parse_enroll_request(const nlohmann::json& body);

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "loyalty/clock.hpp"
+#include "loyalty/engagement.hpp"
 #include "loyalty/ledger.hpp"
 #include "loyalty/member.hpp"
 #include "loyalty/offer.hpp"
@@ -130,6 +131,11 @@ public:
     std::vector<TierChange> tier_changes(const std::string& member_id);
     std::vector<Lot> lots(const std::string& member_id);
     BalanceAudit audit(const std::string& member_id);
+
+    // --- engagement (engagement.hpp) ---
+    // The score the member gave after purchase `txn_id`, made here: one per purchase (the same
+    // score again replays, another is a conflict). Synced to head office, which classifies it.
+    Result<Recorded<nlohmann::json>> record_satisfaction(const std::string& txn_id, const SatisfactionScore& score);
 
     // --- offers (offer.hpp): head office publishes them as events of offers_origin ---
     std::vector<Offer> offers();
