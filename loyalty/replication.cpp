@@ -108,8 +108,15 @@ std::set<std::string> apply_journal(PointsBook& book, const json& payload, Times
 }  // namespace
 
 Result<bool> Program::apply_remote_event(const std::string& origin, const OutboxEvent& event) {
+    return state_->transact<bool>([&] { return apply_remote_event_in_transaction(origin, event); });
+}
+
+Result<bool> Program::apply_remote_event_in_transaction(const std::string& origin, const OutboxEvent& event) {
     State& s = *state_;
-    return s.transact<bool>([&]() -> Result<bool> {
+    Savepoint savepoint(s.database);
+    s.book.take_journal();
+    s.refresh_rules();  // a refused rules event leaves its version in memory only
+    const auto apply = [&]() -> Result<bool> {
         const Timestamp now = s.clock.now();
         s.database
             .prepare("INSERT INTO applied_events(origin, seq, type, applied_at) VALUES (?, ?, ?, ?) "
@@ -161,6 +168,8 @@ Result<bool> Program::apply_remote_event(const std::string& origin, const Outbox
                 s.void_offer_uses(origin + "/" + payload.at("result").at("txn_id").get<std::string>());
             }
             for (const std::string& member_id : touched) s.reevaluate_tier(member_id, now);
+        } catch (const StorageError&) {
+            throw;  // not the event's fault: the caller's transaction rolls back whole
         } catch (const std::exception& error) {  // json::exception, std::invalid_argument
             return Error{ErrorKind::invalid, "malformed_event",
                          "event " + std::to_string(event.seq) + " (" + event.type + ") from " + origin +
@@ -168,7 +177,10 @@ Result<bool> Program::apply_remote_event(const std::string& origin, const Outbox
                          "payload"};
         }
         return true;
-    });
+    };
+    Result<bool> applied = apply();
+    if (applied) savepoint.release();
+    return applied;
 }
 
 Result<json> Program::member_snapshot(const std::string& member_id) {

@@ -243,11 +243,7 @@ class SyncServer::Impl {
     asio::awaitable<bool> handle(Session& session, protocol::Message& message) {
         const std::string till_id = session.till_id;
         if (auto* batch = std::get_if<protocol::EventBatch>(&message)) {
-            const auto store_batch = [this, till_id, batch] {
-                BatchOutcome result = store_.store_batch(till_id, batch->events);
-                store_.touch_till(till_id);
-                return result;
-            };
+            const auto store_batch = [this, till_id, batch] { return store_.store_batch(till_id, batch->events); };
             const BatchOutcome outcome = co_await database_.run(store_batch);
             count("loyalty_hq_events_ingested_total", "Till events stored at head office", outcome.stored);
             if (outcome.stopped)

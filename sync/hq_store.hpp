@@ -118,7 +118,8 @@ class HqStore {
     virtual void touch_till(const std::string& till_id) = 0;
     virtual void record_clock_skew(const std::string& till_id, std::int64_t skew_seconds) = 0;
 
-    // Stores a till's events, in seq order, each exactly once (see the .cpp for crash safety).
+    // Stores a till's events, in seq order, each exactly once, in one transaction that also
+    // notes the till as seen (see the .cpp for crash safety).
     virtual BatchOutcome store_batch(const std::string& till_id,
                                      const std::vector<protocol::Event>& events) = 0;
 

@@ -1,5 +1,5 @@
-// Head office's sync store on real Programs: exactly once by (till, seq), gaps refused, the
-// crash between the ledger commit and the feed commit repaired by the till's resend, member
+// Head office's sync store on real Programs: exactly once by (till, seq), gaps refused, one
+// commit per batch with a refused event rolled back alone, member
 // lookups, and the downstream feed each till is sent.
 #include "hq_store.hpp"
 
@@ -43,6 +43,16 @@ struct Chain {
     hq::SqliteHqStore store;
 };
 
+// Enrols a member at till S01-T1 (outbox seq 1) who then buys `sales` times for 10 points
+// (seq 2 ...); the member's id.
+std::string member_buying_at_a(Chain& chain, int card, int sales) {
+    const auto member = chain.till_a.program.enroll({valid_card(card), "", "Bo", ""}).value().result;
+    for (int i = 1; i <= sales; ++i)
+        REQUIRE(chain.till_a.program.purchase(sale("A" + std::to_string(i), member.member_id, {line("x", "food", 1, 1000)}))
+                    .ok());
+    return member.member_id;
+}
+
 }  // namespace
 
 TEST_CASE("a batch is stored once, replays are skipped and the ack is the highest contiguous seq", "[hq_store]") {
@@ -69,9 +79,7 @@ TEST_CASE("a batch is stored once, replays are skipped and the ack is the highes
 
 TEST_CASE("an event after a gap is refused and nothing after it is applied", "[hq_store]") {
     Chain chain;
-    const auto member = chain.till_a.program.enroll({valid_card(2), "", "Bo", ""}).value().result;
-    for (const char* txn : {"A1", "A2", "A3"})
-        REQUIRE(chain.till_a.program.purchase(sale(txn, member.member_id, {line("x", "food", 1, 1000)})).ok());
+    const std::string member_id = member_buying_at_a(chain, 2, 3);
     auto events = wire_events(chain.till_a.program);  // seq 1..4
     const std::vector<protocol::Event> without_second{events[0], events[2], events[3]};
     const hq::BatchOutcome outcome = chain.store.store_batch("S01-T1", without_second);
@@ -79,21 +87,73 @@ TEST_CASE("an event after a gap is refused and nothing after it is applied", "[h
     CHECK(outcome.stored == 1);
     REQUIRE(outcome.stopped);
     CHECK(outcome.stopped->code == "gap");
-    CHECK(balance(chain.hq.program, member.member_id) == 0);
+    CHECK(balance(chain.hq.program, member_id) == 0);
     // The till resends from the ack: everything lands once.
     const hq::BatchOutcome resent = chain.store.store_batch("S01-T1", events);
     CHECK(resent.highest_contiguous_seq == 4);
     CHECK(resent.stored == 3);
-    CHECK(balance(chain.hq.program, member.member_id) == 30);
+    CHECK(balance(chain.hq.program, member_id) == 30);
 }
 
-TEST_CASE("a crash between the ledger commit and the feed commit is repaired by the resend", "[hq_store]") {
+TEST_CASE("an event the ledger refuses is rolled back alone and the batch is acked up to the one before",
+          "[hq_store]") {
+    Chain chain;
+    const std::string member_id = member_buying_at_a(chain, 4, 3);
+    const auto events = wire_events(chain.till_a.program);  // seq 1 enrolment, 2..4 purchases
+    auto broken = events;
+    // Its lots and entries are applied before the bad date is read: the savepoint takes them back.
+    broken[2].payload["result"]["created_at"] = "not a time";
+    const hq::BatchOutcome outcome = chain.store.store_batch("S01-T1", broken);
+    REQUIRE(outcome.stopped);
+    CHECK(outcome.stopped->code == "malformed_event");
+    CHECK(outcome.stored == 2);
+    CHECK(outcome.highest_contiguous_seq == 2);
+    CHECK(chain.store.find_till("S01-T1")->last_seq == 2);
+    CHECK(feed_rows(chain.hq.program) == 2);
+    CHECK(*chain.hq.program.database().query_integer("SELECT COUNT(*) FROM applied_events WHERE origin = 'S01-T1'") ==
+          2);
+    CHECK(balance(chain.hq.program, member_id) == 10);
+    CHECK(chain.hq.program.audit(member_id).consistent());
+
+    const hq::BatchOutcome resent = chain.store.store_batch("S01-T1", events);
+    CHECK(resent.replayed == 2);
+    CHECK(resent.stored == 2);
+    CHECK(resent.highest_contiguous_seq == 4);
+    CHECK(balance(chain.hq.program, member_id) == 30);
+}
+
+TEST_CASE("a batch is one commit: a failure recording its feed rows keeps none of its events in the ledger",
+          "[hq_store]") {
+    Chain chain;
+    const std::string member_id = member_buying_at_a(chain, 5, 2);
+    const auto events = wire_events(chain.till_a.program);  // seq 1..3
+    Database& database = chain.hq.program.database();
+    // A storage failure on the third event's feed row, after the first two were applied and recorded.
+    database.execute("CREATE TEMP TRIGGER failing_feed BEFORE INSERT ON till_events WHEN NEW.seq = 3 "
+                     "BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
+    CHECK_THROWS_AS(chain.store.store_batch("S01-T1", events), StorageError);
+    CHECK(chain.store.find_till("S01-T1")->last_seq == 0);
+    CHECK(feed_rows(chain.hq.program) == 0);
+    CHECK(*database.query_integer("SELECT COUNT(*) FROM applied_events") == 0);
+    CHECK_FALSE(chain.hq.program.find_member({member_id, "", ""}).ok());
+
+    database.execute("DROP TRIGGER failing_feed");
+    const hq::BatchOutcome resent = chain.store.store_batch("S01-T1", events);
+    CHECK(resent.stored == 3);
+    CHECK(resent.highest_contiguous_seq == 3);
+    CHECK(balance(chain.hq.program, member_id) == 20);
+    CHECK(chain.hq.program.audit(member_id).consistent());
+}
+
+TEST_CASE("an event already in the ledger but not in the feed (an older head office's crash) is recorded once",
+          "[hq_store]") {
     Chain chain;
     const auto member = chain.till_a.program.enroll({valid_card(3), "", "Cy", ""}).value().result;
     REQUIRE(chain.till_a.program.purchase(sale("A1", member.member_id, {line("x", "food", 1, 5000)})).ok());
     const auto events = wire_events(chain.till_a.program);
     REQUIRE(chain.store.store_batch("S01-T1", {events[0]}).highest_contiguous_seq == 1);
-    // What a crash after apply_remote_event's commit leaves: the ledger has seq 2, the feed not.
+    // What a crash between the two commits of a head office before one commit per batch left:
+    // the ledger has seq 2, the feed not.
     const OutboxEvent second{static_cast<std::int64_t>(events[1].seq), events[1].type, events[1].payload,
                              events[1].created_at};
     REQUIRE(*chain.hq.program.apply_remote_event("S01-T1", second));

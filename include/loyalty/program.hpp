@@ -149,6 +149,11 @@ public:
     // for an event already applied. Events of unknown type are recorded and skipped, so an
     // older node never stalls on a newer peer's events.
     Result<bool> apply_remote_event(const std::string& origin, const OutboxEvent& event);
+    // The same inside a Transaction the caller holds open on database(), under a Savepoint: a
+    // refused event is rolled back alone, leaving the caller's earlier writes, and the caller
+    // commits many events at once (head office: one commit per till batch). Storage failures
+    // throw StorageError; the caller's transaction then rolls back whole.
+    Result<bool> apply_remote_event_in_transaction(const std::string& origin, const OutboxEvent& event);
     // Everything this node knows about a member, for a node that has never seen them.
     Result<nlohmann::json> member_snapshot(const std::string& member_id);
     // Takes in a snapshot; entries already known are skipped, so importing twice is harmless.
