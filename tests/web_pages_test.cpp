@@ -27,6 +27,8 @@ using nlohmann::json;
 using namespace std::chrono_literals;
 
 const std::string staff_password = "correct horse battery";
+// Staff sign-ins each run PBKDF2 (200,000 rounds): generous on a loaded CI machine.
+const loyalty::http::ClientOptions web_client_options{std::nullopt, 30s};
 
 // A chain whose head office serves the web pages on a port of its own.
 struct WebChain {
@@ -102,7 +104,7 @@ json error_of(const ClientResponse& response, int status) {
 TEST_CASE("web pages are served with their content types and a strict content security policy", "[web]") {
     WebChain web;
     HeadOffice hq(web.chain);
-    HttpClient client("127.0.0.1", web.web_port);
+    HttpClient client("127.0.0.1", web.web_port, web_client_options);
     for (const auto& [path, type] : {std::pair{"/", "text/html"}, {"/dashboard", "text/html"},
                                      {"/assets/style.css", "text/css"}, {"/assets/member.js", "text/javascript"},
                                      {"/assets/dashboard.js", "text/javascript"}, {"/assets/charts.js", "text/javascript"}}) {
@@ -125,7 +127,7 @@ TEST_CASE("a member signs in with card and one-time code and sees only their own
     WebChain web;
     const std::vector<std::string> members = seed_members(web.chain, 2);
     HeadOffice hq(web.chain);
-    HttpClient client("127.0.0.1", web.web_port);
+    HttpClient client("127.0.0.1", web.web_port, web_client_options);
     const std::string card = loyalty::test::card_number(1);
 
     // Refusals name the field and change nothing.
@@ -191,7 +193,7 @@ TEST_CASE("staff sign in to the dashboard, their session opens the admin routes 
     const std::vector<std::string> members = seed_members(web.chain, 1);
     add_staff(web.chain, "alice");
     HeadOffice hq(web.chain);
-    HttpClient client("127.0.0.1", web.web_port);
+    HttpClient client("127.0.0.1", web.web_port, web_client_options);
 
     CHECK(error_of(client.request("GET", "/v1/tills"), 401).at("code") == "not_signed_in");
     CHECK(error_of(post(client, "/staff/sign-in", {{"name", "alice"}, {"password", "wrong password"}}), 401)
