@@ -139,10 +139,6 @@ std::vector<std::string> members_in_payload(const json& payload) {
 
 SqliteHqStore::SqliteHqStore(Program& program, const Clock& clock) : program_(program), clock_(clock) {
     program_.database().migrate_component("hq", {{1, hq_schema_v1}, {2, hq_schema_v2}, {3, hq_schema_v3}});
-    // A till's batch of 500 events dirties more pages than SQLite's default 2 MiB cache holds,
-    // which then spills them to the WAL mid-transaction (a third of ingest's time). 64 MiB keeps
-    // a batch in memory until its commit; durability is unchanged.
-    program_.database().execute("PRAGMA cache_size = -65536");
 }
 
 std::optional<TillRecord> SqliteHqStore::find_till(const std::string& till_id) {
