@@ -29,7 +29,9 @@ json till_json(const TillRecord& till, std::uint64_t pending) {
             {"last_acked_seq", till.last_seq},
             {"downstream_version", till.downstream_cursor},
             {"pending_downstream", pending},
-            {"clock_skew_seconds", till.clock_skew_seconds ? json(*till.clock_skew_seconds) : json(nullptr)}};
+            {"clock_skew_seconds", till.clock_skew_seconds ? json(*till.clock_skew_seconds) : json(nullptr)},
+            {"certificate_not_after",
+             till.certificate_not_after ? json(format_timestamp(*till.certificate_not_after)) : json(nullptr)}};
 }
 
 Response tills(HqStore& store) {

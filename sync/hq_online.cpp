@@ -134,7 +134,7 @@ struct OnlineChannel::Impl {
                 if (outcome.highest_contiguous_seq < events.back().seq)
                     return not_ingested("head office stored up to seq " +
                                         std::to_string(outcome.highest_contiguous_seq));
-                store.touch_till(till_id);
+                store.touch_till(till_id, std::nullopt);
             }
         } catch (const StorageError& error) {
             return not_ingested(error.what());

@@ -146,16 +146,17 @@ class SyncServer::Impl {
     //
     // Checks the Hello against the certificate and the registry; the error to refuse with.
     asio::awaitable<std::optional<protocol::Error>> check_hello(const protocol::Hello& hello,
-                                                                const std::string& certificate_till) {
+                                                                const std::string& certificate_till,
+                                                                Timestamp certificate_not_after) {
         if (hello.protocol_version < 1)
             co_return refusal("unsupported_version", "head office speaks protocol version " +
                                                          std::to_string(protocol::protocol_version));
         if (hello.till_id != certificate_till)
             co_return refusal("till_id_mismatch", "Hello names " + hello.till_id +
                                                       " but the certificate names " + certificate_till);
-        const auto lookup = [this, certificate_till] {
+        const auto lookup = [this, certificate_till, certificate_not_after] {
             auto found = store_.find_till(certificate_till);
-            if (found) store_.touch_till(certificate_till);
+            if (found) store_.touch_till(certificate_till, certificate_not_after);
             return found;
         };
         const auto till = co_await database_.run(lookup);
@@ -191,7 +192,7 @@ class SyncServer::Impl {
             co_await refuse(till.connection, till.till_id, error);
             co_return;
         }
-        if (auto error = co_await check_hello(*hello, till.till_id)) {
+        if (auto error = co_await check_hello(*hello, till.till_id, till.certificate_not_after)) {
             co_await refuse(till.connection, till.till_id, *error);
             co_return;
         }

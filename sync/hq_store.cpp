@@ -100,6 +100,11 @@ constexpr std::string_view hq_schema_v3 = R"sql(
 ALTER TABLE hq_tills ADD COLUMN clock_skew_seconds INTEGER;
 )sql";
 
+// The expiry of the client certificate each till last connected with, for the dashboard.
+constexpr std::string_view hq_schema_v4 = R"sql(
+ALTER TABLE hq_tills ADD COLUMN certificate_not_after INTEGER;
+)sql";
+
 std::int64_t signed_of(std::uint64_t value) { return static_cast<std::int64_t>(value); }
 
 // The feed rows a till is sent, versions ?1 < v <= ?2: every rule version (origin ?3), every
@@ -138,13 +143,13 @@ std::vector<std::string> members_in_payload(const json& payload) {
 }
 
 SqliteHqStore::SqliteHqStore(Program& program, const Clock& clock) : program_(program), clock_(clock) {
-    program_.database().migrate_component("hq", {{1, hq_schema_v1}, {2, hq_schema_v2}, {3, hq_schema_v3}});
+    program_.database().migrate_component("hq", {{1, hq_schema_v1}, {2, hq_schema_v2}, {3, hq_schema_v3}, {4, hq_schema_v4}});
 }
 
 std::optional<TillRecord> SqliteHqStore::find_till(const std::string& till_id) {
     Statement& row = program_.database().prepare(
         "SELECT till_id, store_id, revoked, enrolled_at, last_seen, last_seq, downstream_cursor, "
-        "clock_skew_seconds FROM hq_tills WHERE till_id = ?");
+        "clock_skew_seconds, certificate_not_after FROM hq_tills WHERE till_id = ?");
     row.bind(till_id);
     if (!row.step()) return std::nullopt;
     TillRecord till{row.text(0),
@@ -154,7 +159,8 @@ std::optional<TillRecord> SqliteHqStore::find_till(const std::string& till_id) {
                     row.optional_integer(4),
                     static_cast<std::uint64_t>(row.integer(5)),
                     static_cast<std::uint64_t>(row.integer(6)),
-                    row.optional_integer(7)};
+                    row.optional_integer(7),
+                    row.optional_integer(8)};
     row.reset();
     return till;
 }
@@ -192,11 +198,12 @@ Result<TillRecord> SqliteHqStore::revoke_till(const std::string& till_id) {
     return *find_till(till_id);
 }
 
-void SqliteHqStore::touch_till(const std::string& till_id) {
+void SqliteHqStore::touch_till(const std::string& till_id, std::optional<Timestamp> certificate_not_after) {
     Transaction transaction(program_.database());
     program_.database()
-        .prepare("UPDATE hq_tills SET last_seen = ? WHERE till_id = ?")
-        .bind(clock_.now(), till_id)
+        .prepare("UPDATE hq_tills SET last_seen = ?, certificate_not_after = COALESCE(?, certificate_not_after) "
+                 "WHERE till_id = ?")
+        .bind(clock_.now(), certificate_not_after, till_id)
         .run();
     transaction.commit();
 }

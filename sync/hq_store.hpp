@@ -43,6 +43,8 @@ struct TillRecord {
     // The till's clock minus head office's at the last measurement (Hello or Heartbeat), in
     // seconds; empty until the till has connected with a clock-reporting version.
     std::optional<std::int64_t> clock_skew_seconds;
+    // The expiry of the certificate the till last connected with; empty until it has connected.
+    std::optional<Timestamp> certificate_not_after;
 };
 
 struct BatchOutcome {
@@ -115,7 +117,9 @@ class HqStore {
     virtual Result<TillRecord> revoke_till(const std::string& till_id) = 0;
     virtual std::optional<TillRecord> find_till(const std::string& till_id) = 0;
     virtual std::vector<TillRecord> tills() = 0;
-    virtual void touch_till(const std::string& till_id) = 0;
+    // Records that the till was seen now, with the expiry of the certificate it presented
+    // (nullopt: not over TLS, e.g. head office's own web channel).
+    virtual void touch_till(const std::string& till_id, std::optional<Timestamp> certificate_not_after) = 0;
     virtual void record_clock_skew(const std::string& till_id, std::int64_t skew_seconds) = 0;
 
     // Stores a till's events, in seq order, each exactly once, in one transaction that also
@@ -189,7 +193,7 @@ class SqliteHqStore final : public HqStore {
     Result<TillRecord> revoke_till(const std::string& till_id) override;
     std::optional<TillRecord> find_till(const std::string& till_id) override;
     std::vector<TillRecord> tills() override;
-    void touch_till(const std::string& till_id) override;
+    void touch_till(const std::string& till_id, std::optional<Timestamp> certificate_not_after) override;
     void record_clock_skew(const std::string& till_id, std::int64_t skew_seconds) override;
     BatchOutcome store_batch(const std::string& till_id,
                              const std::vector<protocol::Event>& events) override;

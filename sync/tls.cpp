@@ -131,6 +131,14 @@ ConnectionError handshake_failure(Stream& stream, const error_code& error) {
     return {Kind::refused, std::move(message)};
 }
 
+// The peer certificate's notAfter as Unix seconds; 0 if it cannot be read.
+std::int64_t certificate_not_after(Stream& stream) {
+    const X509* certificate = SSL_get0_peer_certificate(stream.native_handle());
+    std::tm expiry{};
+    if (certificate == nullptr || ASN1_TIME_to_tm(X509_get0_notAfter(certificate), &expiry) != 1) return 0;
+    return static_cast<std::int64_t>(timegm(&expiry));
+}
+
 std::variant<std::string, ConnectionError> till_id_of(Stream& stream) {
     X509* certificate = SSL_get0_peer_certificate(stream.native_handle());
     if (certificate == nullptr) return ConnectionError{Kind::refused, "no client certificate"};
@@ -382,7 +390,8 @@ asio::awaitable<std::variant<AcceptedTill, ConnectionError>> accept_till(
     }
     auto till_id = till_id_of(stream);
     if (auto* refusal = std::get_if<ConnectionError>(&till_id)) co_return std::move(*refusal);
-    co_return AcceptedTill{FramedConnection(std::move(stream)), std::get<std::string>(till_id)};
+    const std::int64_t not_after = certificate_not_after(stream);
+    co_return AcceptedTill{FramedConnection(std::move(stream)), std::get<std::string>(till_id), not_after};
 }
 
 }  // namespace loyalty::tls

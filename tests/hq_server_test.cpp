@@ -267,6 +267,23 @@ TEST_CASE("events are stored once across replays and reconnects, gaps are refuse
     CHECK(again.next<protocol::Heartbeat>().sent_at > 0);
 }
 
+TEST_CASE("the tills list shows the expiry of the certificate each till connected with", "[hq_server]") {
+    HeadOffice hq(files());
+    FakeTill till(files(), "S01-T1");
+    till.connect(hq.sync_port);
+    till.hello("S01-T1");
+    till.send(protocol::Heartbeat{1});
+    REQUIRE(till.next<protocol::Heartbeat>().sent_at > 0);  // the Hello has been checked
+    // loyalty-certs issues till certificates for 825 days (packaging/certs/loyalty-certs).
+    const json listed = hq.till("S01-T1").at("certificate_not_after");
+    REQUIRE(listed.is_string());
+    const auto not_after = parse_timestamp(listed.get<std::string>());
+    REQUIRE(not_after);
+    const std::int64_t days_left = (*not_after - std::time(nullptr)) / seconds_per_day;
+    CHECK(days_left >= 823);
+    CHECK(days_left <= 825);
+}
+
 TEST_CASE("a member query answers a snapshot and the feed then carries the other till's events", "[hq_server]") {
     HeadOffice hq(files());
     TillNode& node_a = node("S01-T1");

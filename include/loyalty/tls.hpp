@@ -115,6 +115,7 @@ asio::awaitable<std::variant<FramedConnection, ConnectionError>> connect_to_serv
 struct AcceptedTill {
     FramedConnection connection;
     std::string till_id;  // from the verified client certificate
+    std::int64_t certificate_not_after = 0;  // its expiry, Unix seconds (head office shows it)
 };
 
 // Head-office side: TLS handshake on an accepted socket, then the till id from the client
