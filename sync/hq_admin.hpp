@@ -2,7 +2,8 @@
 // the `segment` command reads from the head-office database.
 //
 //   GET /v1/health         public; {"status":"ok"}
-//   GET /v1/tills          the registry with last seen, last acked seq and pending feed items
+//   GET /v1/tills          the registry with last seen, last acked seq, pending feed items and
+//                          the expiry of the certificate each till last connected with
 //   GET /v1/members/{id}   the member's summary, as a till shows it, with "segmentation": their
 //                          row in the latest segmentation run (null before one)
 //   GET /v1/segments/runs  finished segmentation runs, newest as-of first (?limit=N, default 100)
