@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "loyalty/engagement.hpp"
+#include "loyalty/json_log.hpp"
 #include "loyalty/store.hpp"
 #include "till_api.hpp"
 
@@ -27,8 +28,13 @@ EngagementRules read_engagement_rules(JsonReader& reader) {
     }
     rules.birthday_points = reader.integer("birthday_points", 0, max_points, 0);
     rules.anniversary_points = reader.integer("anniversary_points", 0, max_points, 0);
-    reader.only({"referral", "birthday_points", "anniversary_points"});
+    rules.run_interval = std::chrono::seconds(reader.integer("run_interval_seconds", 1, 86'400, 3600));
+    reader.only({"referral", "birthday_points", "anniversary_points", "run_interval_seconds"});
     return rules;
+}
+
+bool EngagementRules::any() const {
+    return referrer_points > 0 || new_member_points > 0 || birthday_points > 0 || anniversary_points > 0;
 }
 
 json engagement_rules_json(const EngagementRules& rules) {
@@ -38,7 +44,8 @@ json engagement_rules_json(const EngagementRules& rules) {
               {"min_purchase_cents", rules.referral_min_purchase_cents},
               {"max_per_referrer", rules.max_referrals_per_referrer}}},
             {"birthday_points", rules.birthday_points},
-            {"anniversary_points", rules.anniversary_points}};
+            {"anniversary_points", rules.anniversary_points},
+            {"run_interval_seconds", rules.run_interval.count()}};
 }
 
 json engagement_run_json(const EngagementRun& run) {
@@ -320,6 +327,22 @@ json satisfaction_report(Program& program, HqStore& store) {
     rows.reset();
     return {{"overall", overall.to_json()}, {"stores", grouped(stores, "store_id")},
             {"segments", grouped(segments, "segment")}};
+}
+
+std::unique_ptr<PeriodicTask> schedule_engagement(DatabaseThread& database, Program& program, HqStore& store,
+                                                  const EngagementRules& rules, const Clock& clock) {
+    if (!rules.any()) return nullptr;
+    const auto run_now = [&program, &store, rules, &clock]() -> Result<Done> {
+        auto run = run_engagement(program, store, rules, clock.now());
+        if (!run) return run.error();
+        if (!run->grant_ids.empty() || run->points_expired > 0)
+            http::log_event(http::LogLevel::info, "engagement_run",
+                            {{"grants", run->grant_ids.size()}, {"points", run->points},
+                             {"points_expired", run->points_expired}});
+        return Done{};
+    };
+    return std::make_unique<PeriodicTask>(rules.run_interval, "engagement_run_failed",
+                                          [&database, run_now] { return database.call(run_now); });
 }
 
 namespace {

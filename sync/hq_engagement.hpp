@@ -8,7 +8,9 @@
 // credits nothing twice.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,6 +19,7 @@
 
 #include "hq_server.hpp"
 #include "hq_store.hpp"
+#include "periodic_task.hpp"
 #include "loyalty/json_reader.hpp"
 #include "loyalty/program.hpp"
 
@@ -27,7 +30,7 @@ inline constexpr std::string_view engagement_origin = "HQ:engagement";
 // The "engagement" object of head office's config; every bonus 0 (the default) is off.
 //   {"referral": {"referrer_points": 500, "new_member_points": 250,
 //                 "min_purchase_cents": 2000, "max_per_referrer": 10},
-//    "birthday_points": 200, "anniversary_points": 100}
+//    "birthday_points": 200, "anniversary_points": 100, "run_interval_seconds": 3600}
 struct EngagementRules {
     Points referrer_points = 0;
     Points new_member_points = 0;
@@ -35,6 +38,10 @@ struct EngagementRules {
     std::int64_t max_referrals_per_referrer = 10;
     Points birthday_points = 0;     // in the member's birthday month, once a year
     Points anniversary_points = 0;  // in the month they joined, from the first anniversary on, once a year
+    // How often `loyalty-hq serve` runs run_engagement itself (when any bonus is on).
+    std::chrono::seconds run_interval{3600};
+
+    bool any() const;
 };
 // Reads the object `reader` is on; errors name the field under its path
 // ("engagement.referral.referrer_points").
@@ -77,6 +84,12 @@ Result<GrantReversal> reverse_grant(Program& program, HqStore& store, const std:
 // "nps"}, "stores": [{"store_id", ...}], "segments": [{"segment", ...}]}. nps is
 // 100 × (satisfied − unsatisfied) / responses, one decimal.
 nlohmann::json satisfaction_report(Program& program, HqStore& store);
+
+// While `loyalty-hq serve` runs: run_engagement as of now every rules.run_interval, on the
+// DatabaseThread, logged as "engagement_run" when it granted or expired anything; nullptr
+// (nothing scheduled) when every bonus is off.
+std::unique_ptr<PeriodicTask> schedule_engagement(DatabaseThread& database, Program& program, HqStore& store,
+                                                  const EngagementRules& rules, const Clock& clock);
 
 // POST /v1/admin/engagement-run  {"as_of": "YYYY-MM-DD"} optional (default today): the run's JSON
 // POST /v1/admin/engagement-reverse {"grant_id": "..."}: reverse_grant's answer

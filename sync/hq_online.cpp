@@ -246,30 +246,8 @@ OnlineService::OnlineService(const OnlineConfig& config, ProgramOptions web_opti
     server.bearer_token = config.token;
     server_ = std::make_unique<http::HttpServer>(server, std::move(router), std::move(metrics));
     server_->start();
-    maintenance_ = std::thread([this, &database] { maintenance_loop(database); });
-}
-
-OnlineService::~OnlineService() {
-    {
-        std::lock_guard lock(mutex_);
-        stopping_ = true;
-    }
-    wake_.notify_all();
-    maintenance_.join();
-}
-
-void OnlineService::maintenance_loop(DatabaseThread& database) {
-    std::unique_lock lock(mutex_);
-    while (!wake_.wait_for(lock, maintenance_interval, [this] { return stopping_; })) {
-        lock.unlock();
-        try {
-            const Result<Done> done = database.call([this] { return channel_.maintain(); });
-            if (!done) http::log_event(http::LogLevel::warn, "online_maintenance_failed", {{"message", done.error().message}});
-        } catch (const std::exception& error) {
-            http::log_event(http::LogLevel::error, "online_maintenance_failed", {{"message", error.what()}});
-        }
-        lock.lock();
-    }
+    maintenance_.emplace(maintenance_interval, "online_maintenance_failed",
+                         [this, &database] { return database.call([this] { return channel_.maintain(); }); });
 }
 
 }  // namespace loyalty::hq

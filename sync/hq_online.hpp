@@ -27,17 +27,15 @@
 //   GET  /v1/health                public
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <thread>
 
 #include "hq_server.hpp"
 #include "hq_store.hpp"
+#include "periodic_task.hpp"
 #include "loyalty/http_server.hpp"
 #include "loyalty/json_reader.hpp"
 #include "loyalty/program.hpp"
@@ -103,18 +101,12 @@ class OnlineService {
   public:
     OnlineService(const OnlineConfig& config, ProgramOptions web_options, DatabaseThread& database, Program& hq,
                   HqStore& store, const Clock& clock, std::shared_ptr<http::MetricsRegistry> metrics);
-    ~OnlineService();
     std::uint16_t port() const { return server_->port(); }
 
   private:
-    void maintenance_loop(DatabaseThread& database);
-
     OnlineChannel channel_;
     std::unique_ptr<http::HttpServer> server_;  // after the channel: stops before it goes
-    std::mutex mutex_;
-    std::condition_variable wake_;
-    bool stopping_ = false;
-    std::thread maintenance_;  // last: joined first
+    std::optional<PeriodicTask> maintenance_;   // last: stopped first
 };
 
 }  // namespace loyalty::hq

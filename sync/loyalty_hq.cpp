@@ -185,6 +185,7 @@ int serve(const hq::HqConfig& config) {
     hq::add_member_data_routes(router, database, program, store, members, config.retention_days);
     hq::add_campaign_routes(router, database, campaigns, config.playbook);
     hq::add_engagement_routes(router, database, program, store, config.engagement, clock);
+    const auto engagement = hq::schedule_engagement(database, program, store, config.engagement, clock);
     hq::add_web_admin_routes(router, database, program, accounts, members, clock);
     const http::Router admin_routes = router;  // the web listener serves them to signed-in staff
     hq::WebSessions sessions(clock);
