@@ -10,6 +10,7 @@
 #include "loyalty/clock.hpp"
 #include "loyalty/json_reader.hpp"
 #include "loyalty/store.hpp"
+#include "loyalty/transactions.hpp"
 #include "till_api.hpp"
 
 namespace loyalty::hq {
@@ -219,11 +220,12 @@ void add_member_data_routes(http::Router& router, DatabaseThread& database, Prog
         const bool dry_run = reader.boolean("dry_run", false);
         reader.only({"as_of", "dry_run"});
         if (!reader.ok()) return pos::error_response(reader.error());
-        const auto as_of = as_of_text.empty() ? std::nullopt : parse_timestamp(as_of_text);
-        if (!as_of_text.empty() && (!as_of || as_of_text.size() != 10))
+        const auto day = as_of_text.empty() ? std::nullopt : analytics::parse_day(as_of_text);
+        if (!as_of_text.empty() && !day)
             return pos::error_response(invalid("as_of", "as_of must be a date written YYYY-MM-DD"));
-        return database.call([&members, retention_days, as_of, dry_run] {
-            auto run = members.run_retention(retention_days, as_of.value_or(members.now()), dry_run);
+        return database.call([&members, retention_days, day, dry_run] {
+            const Timestamp as_of = day ? Timestamp{*day} * seconds_per_day : members.now();
+            auto run = members.run_retention(retention_days, as_of, dry_run);
             return run ? Response::json(200, json(*run)) : pos::error_response(run.error());
         });
     });

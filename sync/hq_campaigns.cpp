@@ -427,12 +427,14 @@ Result<std::optional<std::int64_t>> Campaigns::for_each_target(
     Database& database = program_.database();
     // Personalised offers need the member's consent (member.hpp): a member without it is left
     // out of both groups, so that the groups hold only members the offer could reach.
-    // The member's satisfaction is their latest score's class (engagement.hpp).
+    // The member's satisfaction is their latest score's class (engagement.hpp), looked up only
+    // when the target asks for it (CASE does not evaluate the subquery otherwise).
     const auto in_tier = [&](const std::string& member_id) {
         Statement& row = database.prepare(
-            "SELECT tier, consent_offers, (SELECT score FROM satisfaction_scores s WHERE s.member_id = m.member_id "
-            "ORDER BY recorded_at DESC LIMIT 1) FROM members m WHERE member_id = ?");
-        row.bind(member_id);
+            "SELECT tier, consent_offers, CASE WHEN ?2 THEN (SELECT score FROM satisfaction_scores s "
+            "WHERE s.member_id = m.member_id ORDER BY recorded_at DESC LIMIT 1) END FROM members m "
+            "WHERE member_id = ?1");
+        row.bind(member_id, target.satisfaction.has_value() ? 1 : 0);
         const bool found = row.step();
         const std::optional<std::int64_t> score = found ? row.optional_integer(2) : std::nullopt;
         const bool satisfaction_matches =

@@ -8,6 +8,7 @@
 #include "loyalty/engagement.hpp"
 #include "loyalty/json_log.hpp"
 #include "loyalty/store.hpp"
+#include "loyalty/transactions.hpp"
 #include "till_api.hpp"
 
 namespace loyalty::hq {
@@ -360,10 +361,9 @@ Timestamp requested_as_of(const http::Request& request, Timestamp today) {
     const std::string date = reader.text("as_of", 10);
     reader.only({"as_of"});
     if (!reader.ok()) throw http::RequestError(400, "invalid_field", reader.error().message, reader.error().field);
-    const auto parsed = parse_timestamp(date);
-    if (!parsed || date.size() != 10)
-        throw http::RequestError(400, "invalid_field", "as_of must be a date YYYY-MM-DD", "as_of");
-    return *parsed;
+    const auto day = analytics::parse_day(date);
+    if (!day) throw http::RequestError(400, "invalid_field", "as_of must be a date YYYY-MM-DD", "as_of");
+    return Timestamp{*day} * seconds_per_day;
 }
 
 }  // namespace
@@ -415,12 +415,12 @@ int run_engagement_command(const std::vector<std::string>& args, Program& progra
     }
     Timestamp as_of = clock.now();
     for (std::size_t i = 2; i < args.size(); ++i) {
-        const auto date = args[i] == "--as-of" && i + 1 < args.size() ? parse_timestamp(args[i + 1]) : std::nullopt;
-        if (!date || args[i + 1].size() != 10) {
+        const auto day = args[i] == "--as-of" && i + 1 < args.size() ? analytics::parse_day(args[i + 1]) : std::nullopt;
+        if (!day) {
             err << "--as-of takes a date YYYY-MM-DD\n" << usage;
             return 2;
         }
-        as_of = *date;
+        as_of = Timestamp{*day} * seconds_per_day;
         ++i;
     }
     const auto run = run_engagement(program, store, rules, as_of);

@@ -6,6 +6,7 @@
 #include "hq_segmentation.hpp"
 #include "loyalty/json_log.hpp"
 #include "loyalty/store.hpp"
+#include "loyalty/transactions.hpp"
 
 namespace loyalty::hq {
 
@@ -38,9 +39,9 @@ json rows_as_json(Database& database, const std::string& sql, const std::string&
 }
 
 Timestamp retention_date(const std::string& word) {
-    const auto date = parse_timestamp(word);
-    if (!date || word.size() != 10) throw std::invalid_argument("--as-of takes a date YYYY-MM-DD, not " + word);
-    return *date;
+    const auto day = analytics::parse_day(word);
+    if (!day) throw std::invalid_argument("--as-of takes a date YYYY-MM-DD, not " + word);
+    return Timestamp{*day} * seconds_per_day;
 }
 
 std::int64_t retention_period(const std::string& word) {
