@@ -35,10 +35,5 @@ TEST_CASE("loyalty-hq serve grants a birthday bonus by itself, once, and the mem
     std::this_thread::sleep_for(3s);
     CHECK(hq.balance(member) == 200);
     CHECK(till.balance(member) == 200);
-    const std::string log = hq.stderr_text();
-    std::size_t runs_that_granted = 0;
-    for (std::size_t at = log.find("\"engagement_run\""); at != std::string::npos;
-         at = log.find("\"engagement_run\"", at + 1))
-        ++runs_that_granted;
-    CHECK(runs_that_granted == 1);
+    CHECK(loyalty::test::count_log_events(hq.stderr_text(), "engagement_run") == 1);  // one run granted
 }

@@ -37,12 +37,7 @@ TEST_CASE("24 SIGKILLs of head office during ingest lose and double nothing", "[
 
     // How many sessions a till has had with head office so far: its "sync_connected" log lines.
     const auto connections = [](SyncedTill& till) {
-        const std::string log = till.stderr_text();
-        std::size_t count = 0;
-        for (std::size_t at = log.find("\"sync_connected\""); at != std::string::npos;
-             at = log.find("\"sync_connected\"", at + 1))
-            ++count;
-        return count;
+        return loyalty::test::count_log_events(till.stderr_text(), "sync_connected");
     };
     std::mt19937 random(20'261'123);
     constexpr int kills = 24;

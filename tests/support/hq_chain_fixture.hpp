@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core_fixture.hpp"
+#include "downstream_items.hpp"
 #include "hq_store.hpp"
 
 namespace loyalty::testing {
@@ -41,14 +42,10 @@ class HeadOfficeWithTills {
             program.outbox().acknowledge(static_cast<std::int64_t>(outcome.highest_contiguous_seq));
         std::uint64_t& fed = fed_[till_id];
         for (const auto& item : store->downstream(till_id, fed, 100'000, 1 << 24).items) {
+            const auto refused = sync::apply_downstream_item(program, item, till_id);
+            INFO(refused.value_or(""));
+            REQUIRE_FALSE(refused);
             fed = item.version;
-            if (item.kind != protocol::DownstreamKind::member || item.data.at("origin") == till_id) continue;
-            const nlohmann::json& event = item.data.at("event");
-            REQUIRE(program
-                        .apply_remote_event(item.data.at("origin").get<std::string>(),
-                                            {event.at("seq").get<std::int64_t>(), event.at("type").get<std::string>(),
-                                             event.at("payload"), event.at("created_at").get<Timestamp>()})
-                        .ok());
         }
     }
     void sync_all() {

@@ -118,6 +118,13 @@ std::optional<ExitStatus> ChildProcess::wait_for_exit(std::chrono::milliseconds 
     return exit_status_;
 }
 
+std::size_t count_log_events(const std::string& log, const std::string& event) {
+    const std::string quoted = "\"" + event + "\"";
+    std::size_t count = 0;
+    for (std::size_t at = log.find(quoted); at != std::string::npos; at = log.find(quoted, at + 1)) ++count;
+    return count;
+}
+
 std::string ChildProcess::stderr_text() const {
     std::ifstream file(stderr_path_);
     return std::string(std::istreambuf_iterator<char>(file), {});

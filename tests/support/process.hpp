@@ -73,4 +73,7 @@ class ChildProcess {
     std::optional<ExitStatus> exit_status_;
 };
 
+// How many times a JSON log names `event` (e.g. "sync_connected"): occurrences of the quoted name.
+std::size_t count_log_events(const std::string& log, const std::string& event);
+
 }  // namespace loyalty::test
