@@ -26,19 +26,14 @@ bool Program::State::is_erased(const std::string& member_id) {
 
 void Program::State::erase_member(const std::string& member_id, Timestamp now) {
     if (is_erased(member_id) || !load_member(member_id)) return;
-    const std::string scrub_request = scrub_personal_data_sql("request");
     // A sale queued here for one of the member's cards must never bring them back.
     database
-        .prepare("UPDATE queued_purchases SET status = 'refused', reason = 'member_erased', settled_at = ?1, "
-                 "request = " + scrub_request + " WHERE status = 'queued' AND card IN "
-                 "(SELECT card_number FROM cards WHERE member_id = ?2)")
+        .prepare("UPDATE queued_purchases SET status = 'refused', reason = 'member_erased', settled_at = ?1 "
+                 "WHERE status = 'queued' AND card IN (SELECT card_number FROM cards WHERE member_id = ?2)")
         .bind(now, member_id)
         .run();
-    database
-        .prepare("UPDATE queued_purchases SET card = '', request = " + scrub_request +
-                 " WHERE card IN (SELECT card_number FROM cards WHERE member_id = ?)")
-        .bind(member_id)
-        .run();
+    forget_queued_cards("card IN (SELECT card_number FROM cards WHERE member_id = ?)", member_id);
+    const std::string scrub_request = scrub_personal_data_sql("request");
     // Enrolments are keyed by card or phone: the key itself is personal data.
     database.prepare("DELETE FROM operations WHERE kind = 'enroll' AND json_extract(response, '$.member_id') = ?")
         .bind(member_id)
@@ -58,7 +53,8 @@ void Program::State::erase_member(const std::string& member_id, Timestamp now) {
     database.prepare("UPDATE member_engagement SET birthday = '' WHERE member_id = ?").bind(member_id).run();
     database.prepare("UPDATE satisfaction_scores SET comment = '' WHERE member_id = ?").bind(member_id).run();
     database
-        .prepare("UPDATE members SET name = '', phone = NULL, email = NULL, erased_at = ? WHERE member_id = ?")
+        .prepare("UPDATE members SET name = '', phone = NULL, phone_masked = NULL, email = NULL, erased_at = ? "
+                 "WHERE member_id = ?")
         .bind(now, member_id)
         .run();
 }

@@ -13,12 +13,13 @@ namespace {
 
 using nlohmann::json;
 
-json canonical(const MemberRef& member) {
-    return {{"member_id", member.member_id}, {"card", member.card}, {"phone", member.phone}};
+// The request as this node keeps it and sends it: a phone as the node stores it (hashed on tills).
+json canonical(const Program::State& s, const MemberRef& member) {
+    return {{"member_id", member.member_id}, {"card", member.card}, {"phone", s.stored_phone(member.phone)}};
 }
 
-json canonical(const PurchaseRequest& request) {
-    return {{"txn_id", request.txn_id}, {"member", canonical(request.member)},
+json canonical(const Program::State& s, const PurchaseRequest& request) {
+    return {{"txn_id", request.txn_id}, {"member", canonical(s, request.member)},
             {"lines", request.lines}, {"redeem_points", request.redeem_points}};
 }
 
@@ -310,7 +311,7 @@ Result<Recorded<PurchaseResult>> Program::purchase(const PurchaseRequest& unchec
     auto checked = parse_purchase_request(request_body(unchecked));
     if (!checked) return checked.error();
     const PurchaseRequest& request = checked.value();
-    return s.idempotent<PurchaseResult>("purchase", request.txn_id, canonical(request),
+    return s.idempotent<PurchaseResult>("purchase", request.txn_id, canonical(s, request),
                                         [&]() -> Result<PurchaseResult> {
         auto member = s.resolve(request.member);
         if (!member) return member.error();
@@ -373,7 +374,7 @@ Result<Recorded<PurchaseResult>> Program::purchase(const PurchaseRequest& unchec
         result.points_available_from = format_date(unlocks);
         result.lines = line_results(request.lines, earning);
         result.created_at = format_timestamp(now);
-        s.publish("purchase", {{"request", canonical(request)}, {"result", result},
+        s.publish("purchase", {{"request", canonical(s, request)}, {"result", result},
                                {"qualifying", activity}}, now);
         return result;
     });

@@ -34,6 +34,12 @@ std::vector<OutboxEvent> Outbox::pending(std::int64_t limit) {
 std::int64_t Outbox::pending_count() { return last_seq() - acknowledged(); }
 
 void Outbox::acknowledge(std::int64_t seq) {
+    if (forget_phones_)
+        database_
+            .prepare("UPDATE outbox SET payload = json_replace(payload, '$.member.phone', '') WHERE seq > ? "
+                     "AND seq <= ? AND json_extract(payload, '$.member.phone') <> ''")
+            .bind(acknowledged(), seq)
+            .run();
     database_
         .prepare("INSERT INTO settings(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
                  "value = excluded.value WHERE CAST(excluded.value AS INTEGER) > CAST(value AS INTEGER)")

@@ -2,6 +2,7 @@
 // The points operations are in operations.cpp.
 #include "loyalty/program.hpp"
 
+#include "loyalty/identifier_key.hpp"
 #include "loyalty/identifiers.hpp"
 #include "program_state.hpp"
 #include "schema.hpp"
@@ -24,7 +25,9 @@ std::string idempotency_field(const std::string& kind, const std::string& operat
 Program::State::State(ProgramOptions opts, const Clock& time)
     : options(std::move(opts)),
       clock(time),
-      database(options.database_path, options.durability, program_migrations()) {}
+      database(options.database_path, options.durability, program_migrations()) {
+    if (!options.identifier_key.empty()) hash_stored_phones();
+}
 
 Program::Program(ProgramOptions options, const Clock& clock, const RuleSet& rules)
     : state_(std::make_unique<State>(std::move(options), clock)) {
@@ -81,8 +84,9 @@ void Program::State::refresh_rules() {
 
 Result<Member> Program::State::load_member(const std::string& member_id) {
     Statement& row = database.prepare(
-        "SELECT member_id, name, phone, email, tier, tier_since, enrolled_at, consent_offers, "
-        "consent_marketing, consent_recorded_at, consent_recorded_by FROM members WHERE member_id = ?");
+        "SELECT member_id, name, COALESCE(phone_masked, phone), email, tier, tier_since, enrolled_at, "
+        "consent_offers, consent_marketing, consent_recorded_at, consent_recorded_by FROM members "
+        "WHERE member_id = ?");
     row.bind(member_id);
     if (!row.step())
         return Error{ErrorKind::not_found, "unknown_member", "no member " + member_id, "member_id"};
@@ -115,10 +119,65 @@ Result<Member> Program::State::member_by_card(const std::string& card) {
 }
 
 Result<Member> Program::State::member_by_phone(const std::string& phone) {
-    auto member_id = database.query_text("SELECT member_id FROM members WHERE phone = ?", phone);
+    auto member_id = database.query_text("SELECT member_id FROM members WHERE phone = ?", stored_phone(phone));
     if (!member_id)
         return Error{ErrorKind::not_found, "unknown_phone", "no member has phone " + phone, "phone"};
     return load_member(*member_id);
+}
+
+std::string Program::State::stored_phone(const std::string& phone) const {
+    if (phone.empty() || options.identifier_key.empty()) return phone;
+    return keyed_identifier(options.identifier_key, phone);
+}
+
+void Program::State::store_phone(const std::string& member_id, const std::string& phone) {
+    if (phone.empty()) return;
+    const std::string stored = stored_phone(phone);
+    const auto owner = database.query_text("SELECT member_id FROM members WHERE phone = ?", stored);
+    if (owner && *owner != member_id) return;
+    database.prepare("UPDATE members SET phone = ?, phone_masked = ? WHERE member_id = ?")
+        .bind(stored, options.identifier_key.empty() ? std::nullopt : std::optional(masked_phone(phone)), member_id)
+        .run();
+}
+
+void Program::State::hash_stored_phones() {
+    Transaction transaction(database);
+    std::vector<std::pair<std::string, std::string>> plain;  // member_id, phone
+    // Numbers start with '+' or a digit, hashes with "hmac-": the range reads only the numbers
+    // left, through the phone index, so a till already hashed starts at no cost.
+    Statement& rows = database.prepare("SELECT member_id, phone FROM members WHERE phone < 'hmac-'");
+    rows.bind();
+    while (rows.step()) plain.emplace_back(rows.text(0), rows.text(1));
+    for (const auto& [member_id, phone] : plain) {
+        store_phone(member_id, phone);
+        // The enrolment's idempotency record is keyed by the number: it is hashed the same way.
+        database
+            .prepare("UPDATE operations SET operation_id = CASE operation_id WHEN 'phone:' || ?2 THEN "
+                     "'phone:' || ?1 ELSE operation_id END, request = json_replace(request, '$.phone', ?1), "
+                     "response = json_replace(response, '$.phone', ?3) "
+                     "WHERE kind = 'enroll' AND json_extract(request, '$.phone') = ?2")
+            .bind(stored_phone(phone), phone, masked_phone(phone))
+            .run();
+        database
+            .prepare("UPDATE operations SET request = json_replace(request, '$.member.phone', ?1) "
+                     "WHERE json_extract(request, '$.member.phone') = ?2")
+            .bind(stored_phone(phone), phone)
+            .run();
+    }
+    // Events head office already has keep no number either.
+    if (!plain.empty())
+        database
+            .prepare("UPDATE outbox SET payload = json_replace(payload, '$.member.phone', '', "
+                     "'$.request.member.phone', '') WHERE seq <= ? AND (json_extract(payload, '$.member.phone') "
+                     "<> '' OR json_extract(payload, '$.request.member.phone') <> '')")
+            .bind(outbox.acknowledged())
+            .run();
+    transaction.commit();
+}
+
+nlohmann::json Program::State::event_member(Member member) const {
+    if (!options.identifier_key.empty()) member.phone.clear();
+    return member;
 }
 
 Result<Member> Program::State::resolve(const MemberRef& reference) {
@@ -145,7 +204,7 @@ Result<Recorded<Member>> Program::enroll(const EnrollRequest& raw) {
                                          {"referral_code", raw.referral_code}, {"birthday", raw.birthday}});
     if (!checked) return checked.error();
     const EnrollRequest& request = checked.value();
-    nlohmann::json canonical = {{"card", request.card}, {"phone", request.phone},
+    nlohmann::json canonical = {{"card", request.card}, {"phone", s.stored_phone(request.phone)},
                                 {"name", request.name}, {"email", request.email}};
     // Only a consent, referral or birthday given is part of the request, so that enrolments
     // recorded before these existed still replay.
@@ -154,26 +213,26 @@ Result<Recorded<Member>> Program::enroll(const EnrollRequest& raw) {
     if (!request.referral_code.empty()) engagement["referred_by"] = request.referral_code;
     if (!request.birthday.empty()) engagement["birthday"] = request.birthday;
     canonical.update(engagement);
-    const std::string key = request.card.empty() ? "phone:" + request.phone : "card:" + request.card;
+    const std::string key =
+        request.card.empty() ? "phone:" + s.stored_phone(request.phone) : "card:" + request.card;
     return s.idempotent<Member>("enroll", key, canonical, [&]() -> Result<Member> {
         if (!request.card.empty() &&
             s.database.query_integer("SELECT 1 FROM cards WHERE card_number = ?", request.card))
             return Error{ErrorKind::conflict, "duplicate_card",
                          "card " + request.card + " already belongs to a member", "card"};
         if (!request.phone.empty() &&
-            s.database.query_integer("SELECT 1 FROM members WHERE phone = ?", request.phone))
+            s.database.query_integer("SELECT 1 FROM members WHERE phone = ?", s.stored_phone(request.phone)))
             return Error{ErrorKind::conflict, "duplicate_phone",
                          "phone " + request.phone + " already belongs to a member", "phone"};
         const Timestamp now = s.clock.now();
         const std::string member_id = mint_id(s.database, s.options.node_id, "M");
         s.database
-            .prepare("INSERT INTO members(member_id, name, phone, email, tier, tier_since, "
-                     "enrolled_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
-            .bind(member_id, request.name,
-                  request.phone.empty() ? std::nullopt : std::optional(request.phone),
-                  request.email.empty() ? std::nullopt : std::optional(request.email),
+            .prepare("INSERT INTO members(member_id, name, email, tier, tier_since, enrolled_at) "
+                     "VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(member_id, request.name, request.email.empty() ? std::nullopt : std::optional(request.email),
                   s.rules.tiers.levels.front().name, now, now)
             .run();
+        s.store_phone(member_id, request.phone);
         if (!request.card.empty())
             s.database
                 .prepare("INSERT INTO cards(card_number, member_id, status, is_primary, added_at) "
@@ -183,7 +242,9 @@ Result<Recorded<Member>> Program::enroll(const EnrollRequest& raw) {
         s.record_consent(member_id, {request.consent.personalised_offers, request.consent.marketing, now,
                                      s.options.node_id});
         auto member = s.load_member(member_id);
-        nlohmann::json event = {{"member", member.value()}};
+        // Head office keeps the number this node keeps only hashed: the event carries it.
+        nlohmann::json event = {{"member", s.event_member(member.value())}};
+        event["member"]["phone"] = request.phone;
         if (!engagement.empty()) {
             s.record_engagement(member_id, engagement);
             event["engagement"] = engagement;
@@ -251,7 +312,7 @@ Result<Member> Program::add_card(const std::string& member_id, const std::string
             .bind(*card, member_id, first ? 1 : 0, now)
             .run();
         member = s.load_member(member_id);
-        s.publish("member_updated", {{"member", member.value()}}, now);
+        s.publish("member_updated", {{"member", s.event_member(member.value())}}, now);
         return member;
     });
 }
@@ -269,7 +330,7 @@ Result<Member> Program::block_card(const std::string& raw_card) {
             .bind(*card)
             .run();
         auto member = s.load_member(*member_id);
-        if (s.database.changes() > 0) s.publish("member_updated", {{"member", member.value()}}, s.clock.now());
+        if (s.database.changes() > 0) s.publish("member_updated", {{"member", s.event_member(member.value())}}, s.clock.now());
         return member;
     });
 }
@@ -313,7 +374,7 @@ Result<Member> Program::replace_card(const std::string& raw_lost, const std::str
             .bind(*replacement, *member_id, now)
             .run();
         auto member = s.load_member(*member_id);
-        s.publish("member_updated", {{"member", member.value()}}, now);
+        s.publish("member_updated", {{"member", s.event_member(member.value())}}, now);
         return member;
     });
 }

@@ -3,6 +3,7 @@
 
 #include <functional>
 
+#include "loyalty/erasure.hpp"
 #include "loyalty/program.hpp"
 #include "points_book.hpp"
 
@@ -23,7 +24,7 @@ struct Program::State {
     ProgramOptions options;
     const Clock& clock;
     Database database;
-    Outbox outbox{database};
+    Outbox outbox{database, !options.identifier_key.empty()};
     PointsBook book{database, options.node_id};
     RuleSet rules;
     std::function<bool()> online = [] { return true; };  // offline caps redemptions
@@ -47,6 +48,17 @@ struct Program::State {
     Result<Member> load_member(const std::string& member_id);
     Result<Member> member_by_card(const std::string& card);
     Result<Member> member_by_phone(const std::string& phone);
+    // A normalised phone number as this node stores and compares it: its keyed hash where the
+    // node has an identifier key (tills), else the number (head office). Empty stays empty.
+    std::string stored_phone(const std::string& phone) const;
+    // Sets the member's phone number, stored as stored_phone() with the masked form a hashing
+    // node shows; an empty number or one another member has here is left alone.
+    void store_phone(const std::string& member_id, const std::string& phone);
+    // Hashes the numbers stored before this node had an identifier key (the upgrade of a till).
+    void hash_stored_phones();
+    // `member` as an event carries it: a hashing node holds only the masked number, which is
+    // no number for the others, so it sends none.
+    nlohmann::json event_member(Member member) const;
     Result<Member> resolve(const MemberRef& reference);
     // Erasure (erasure.cpp): blanks the member's personal data everywhere here, refuses sales
     // queued for their cards; the ledger stays under the member id. Idempotent.
@@ -71,6 +83,11 @@ struct Program::State {
     Result<Done> settle_queued(const std::string& txn_id);
     // Cancels a sale still queued; false if there is none.
     bool cancel_queued(const std::string& txn_id);
+    // Forgets the card of the queued sales `where` selects (an SQL condition on
+    // queued_purchases, bound to `values`): blanked in the queue and in the POS's idempotency
+    // records of those sales, whose amounts stay.
+    template <class... Values>
+    void forget_queued_cards(const std::string& where, const Values&... values);
     // Offers (offers.cpp). A use is stored under use_key: "<node>/<txn_id>" everywhere.
     std::string use_key(const std::string& txn_id) const { return options.node_id + "/" + txn_id; }
     std::vector<OfferStanding> offer_standings(const std::string& member_id, Timestamp now);
@@ -92,6 +109,22 @@ Error storage_failure(const StorageError& error);
 nlohmann::json request_body(const PurchaseRequest& request);
 // The request field that carries an operation's idempotency key, for conflict errors.
 std::string idempotency_field(const std::string& kind, const std::string& operation_id);
+
+template <class... Values>
+void Program::State::forget_queued_cards(const std::string& where, const Values&... values) {
+    database
+        .prepare("UPDATE operations SET request = " + scrub_personal_data_sql("request") + ", response = " +
+                 scrub_personal_data_sql("response") +
+                 " WHERE kind = 'queued_purchase' AND operation_id IN (SELECT txn_id FROM queued_purchases WHERE " +
+                 where + ")")
+        .bind(values...)
+        .run();
+    database
+        .prepare("UPDATE queued_purchases SET card = '', request = " + scrub_personal_data_sql("request") +
+                 " WHERE " + where)
+        .bind(values...)
+        .run();
+}
 
 template <class T>
 Result<T> Program::State::transact(const std::function<Result<T>()>& work) {

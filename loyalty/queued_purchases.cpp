@@ -107,6 +107,20 @@ Result<QueueReplay> Program::record_queued_purchases() {
     return replay;
 }
 
+Result<std::int64_t> Program::refuse_stale_queued_purchases(Timestamp queued_before) {
+    State& s = *state_;
+    return s.transact<std::int64_t>([&]() -> Result<std::int64_t> {
+        s.database
+            .prepare("UPDATE queued_purchases SET status = 'refused', reason = 'card_unknown', settled_at = ? "
+                     "WHERE status = 'queued' AND queued_at < ?")
+            .bind(s.clock.now(), queued_before)
+            .run();
+        const std::int64_t refused = s.database.changes();
+        s.forget_queued_cards("status = 'refused' AND reason = 'card_unknown' AND card <> ''");
+        return refused;
+    });
+}
+
 std::vector<std::string> Program::queued_cards() {
     std::vector<std::string> cards;
     Statement& select = state_->database.prepare(

@@ -4,6 +4,7 @@
 // a member's balance is the same sum of the same entries everywhere.
 #include <set>
 
+#include "loyalty/identifiers.hpp"
 #include "loyalty/program.hpp"
 #include "program_state.hpp"
 
@@ -15,24 +16,21 @@ using nlohmann::json;
 
 // Inserts or refreshes a member and their cards as another node described them. A phone or
 // card that already belongs to a different member here is not taken over: replication must
-// never fail on it, and head office reports such duplicates.
+// never fail on it, and head office reports such duplicates. A phone that is no number (the
+// masked form a till shows) changes nothing.
 void upsert_member(Program::State& s, const Member& member) {
     Database& database = s.database;
     // An event recorded before the erasure, arriving after it, must not bring the data back.
     if (s.is_erased(member.member_id)) return;
-    const auto phone_owner =
-        member.phone.empty() ? std::nullopt
-                             : database.query_text("SELECT member_id FROM members WHERE phone = ?", member.phone);
-    const bool phone_free = !member.phone.empty() && (!phone_owner || *phone_owner == member.member_id);
     database
-        .prepare("INSERT INTO members(member_id, name, phone, email, tier, tier_since, enrolled_at) "
-                 "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(member_id) DO UPDATE SET "
-                 "name = excluded.name, email = excluded.email, "
-                 "phone = COALESCE(excluded.phone, phone)")
-        .bind(member.member_id, member.name, phone_free ? std::optional(member.phone) : std::nullopt,
-              member.email.empty() ? std::nullopt : std::optional(member.email), member.tier,
-              member.tier_since, member.enrolled_at)
+        .prepare("INSERT INTO members(member_id, name, email, tier, tier_since, enrolled_at) "
+                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(member_id) DO UPDATE SET "
+                 "name = excluded.name, email = excluded.email")
+        .bind(member.member_id, member.name, member.email.empty() ? std::nullopt : std::optional(member.email),
+              member.tier, member.tier_since, member.enrolled_at)
         .run();
+    if (const auto phone = normalise_phone(member.phone); phone && *phone == member.phone)
+        s.store_phone(member.member_id, member.phone);
     Statement& card = database.prepare(
         "INSERT INTO cards(card_number, member_id, status, is_primary, added_at) VALUES (?, ?, ?, ?, ?) "
         "ON CONFLICT(card_number) DO UPDATE SET status = excluded.status, "

@@ -261,12 +261,17 @@ CREATE TABLE satisfaction_scores (
 CREATE INDEX satisfaction_by_member ON satisfaction_scores(member_id, recorded_at);
 )sql";
 
+// Phone numbers kept as keyed hashes (identifier_key.hpp): the masked number a till shows.
+constexpr std::string_view schema_v9 = R"sql(
+ALTER TABLE members ADD COLUMN phone_masked TEXT;
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& program_migrations() {
     static const std::vector<Migration> migrations = {
         {1, schema_v1}, {2, schema_v2}, {3, schema_v3}, {4, schema_v4}, {5, schema_v5}, {6, schema_v6},
-        {7, schema_v7}, {8, schema_v8}};
+        {7, schema_v7}, {8, schema_v8}, {9, schema_v9}};
     return migrations;
 }
 

@@ -11,6 +11,7 @@
 
 #include "backup.hpp"
 #include "loyalty/http_server.hpp"
+#include "loyalty/identifier_key.hpp"
 #include "loyalty/json_log.hpp"
 #include "loyalty/personal_data.hpp"
 #include "loyalty_version.hpp"
@@ -28,9 +29,17 @@ RuleSet load_rules(const pos::TillConfig& config) {
     return *rules;
 }
 
+// Throws naming the file when the identifier key cannot be read or made.
 ProgramOptions program_options(const pos::TillConfig& config) {
-    return {config.database, config.till_id, config.durability, 30, config.void_window_hours,
-            config.offline_redemption_cap_points};
+    const std::string key_file =
+        config.identifier_key_file.empty() ? config.database + ".key" : config.identifier_key_file;
+    return {config.database,
+            config.till_id,
+            config.durability,
+            30,
+            config.void_window_hours,
+            config.offline_redemption_cap_points,
+            load_or_create_identifier_key(key_file)};
 }
 
 // The system clock moved by the number of seconds written in a file, read at every call: the
@@ -106,16 +115,27 @@ std::function<void()> maintenance(std::shared_ptr<Program> program, const Clock&
 }
 
 // Asks head office for every card with queued purchases; members it knows are imported and
-// their queued sales recorded.
+// their queued sales recorded. Sales head office still cannot place after queued_purchase_days
+// are refused, their cards forgotten: decided only just after asking, while connected, so a
+// till that was offline for longer first hears of the members enrolled meanwhile.
 std::function<void()> queued_purchase_retry(std::shared_ptr<Program> program, sync::TillAgent& agent,
-                                            std::chrono::milliseconds query_timeout) {
-    return [program, &agent, query_timeout] {
+                                            const Clock& clock, const pos::TillConfig& config) {
+    const std::chrono::milliseconds query_timeout(config.sync->query_timeout_ms);
+    const std::int64_t queued_seconds = std::int64_t{config.queued_purchase_days} * seconds_per_day;
+    return [program, &agent, &clock, query_timeout, queued_seconds] {
         if (!agent.connected()) return;
         for (const std::string& card : program->queued_cards()) {
             if (const auto snapshot = agent.query_member(protocol::MemberKey::card, card, query_timeout))
                 (void)program->import_member_snapshot(*snapshot);
         }
         pos::record_queued_purchases(*program);
+        if (!agent.connected()) return;
+        const auto refused = program->refuse_stale_queued_purchases(clock.now() - queued_seconds);
+        if (!refused)
+            http::log_event(http::LogLevel::warn, "queued_purchases_failed", {{"message", refused.error().message}});
+        else if (*refused > 0)
+            http::log_event(http::LogLevel::info, "queued_purchases_refused",
+                            {{"refused", *refused}, {"reason", "card_unknown"}});
     };
 }
 
@@ -189,7 +209,7 @@ int serve(const pos::TillConfig& config) {
         queue_task.emplace(std::chrono::seconds(config.sync->queued_retry_seconds),
                            queued_purchase_retry(std::make_shared<Program>(program_options(config), clock,
                                                                            program.rules()),
-                                                 *agent, std::chrono::milliseconds(config.sync->query_timeout_ms)));
+                                                 *agent, clock, config));
     http::log_event(http::LogLevel::info, "starting",
                     {{"till_id", config.till_id}, {"rule_version", program.rules().version},
                      {"sync", agent != nullptr}});

@@ -90,6 +90,7 @@ Result<TillConfig> parse_till_config(const std::string& json_text, TillConfig co
     config.store_id = reader.text("store_id", 64, config.store_id);
     const std::string listen = reader.text("listen", 300, "");
     config.database = reader.text("database", 4096, config.database);
+    config.identifier_key_file = reader.text("identifier_key_file", 4096, config.identifier_key_file);
     config.rules_file = reader.text("rules_file", 4096, config.rules_file);
     const std::string token = reader.text("api_token", 512, config.api_token.value_or(""));
     const std::string durability = reader.text("durability", 16, "full");
@@ -105,13 +106,15 @@ Result<TillConfig> parse_till_config(const std::string& json_text, TillConfig co
         "maintenance_interval_seconds", 1, 86'400, config.maintenance_interval_seconds));
     config.personal_data_days =
         static_cast<int>(reader.integer("personal_data_days", 0, 3650, config.personal_data_days));
+    config.queued_purchase_days =
+        static_cast<int>(reader.integer("queued_purchase_days", 1, 3650, config.queued_purchase_days));
     config.offline_redemption_cap_points = reader.integer(
         "offline_redemption_cap_points", 0, 1'000'000'000, config.offline_redemption_cap_points);
     const nlohmann::json* sync = reader.object("sync");
-    reader.only({"till_id", "store_id", "listen", "database", "rules_file", "api_token",
+    reader.only({"till_id", "store_id", "listen", "database", "identifier_key_file", "rules_file", "api_token",
                  "durability", "body_limit_bytes", "header_timeout_ms", "idle_timeout_ms",
                  "void_window_hours", "maintenance_interval_seconds",
-                 "offline_redemption_cap_points", "personal_data_days", "sync"});
+                 "offline_redemption_cap_points", "personal_data_days", "queued_purchase_days", "sync"});
     if (!reader.ok()) return reader.error();
     if (config.till_id.empty()) return invalid("till_id", "till_id must not be empty");
     if (durability != "full" && durability != "normal")

@@ -39,6 +39,9 @@ struct TillConfig {
     std::string listen_address = "127.0.0.1";
     std::uint16_t listen_port = 8080;
     std::string database = "loyalty-till.db";
+    // The secret under which phone numbers are kept as keyed hashes (identifier_key.hpp),
+    // made on first start; empty: the database's path and ".key".
+    std::string identifier_key_file;
     std::string rules_file;  // empty: the built-in demo rules
     std::optional<std::string> api_token;
     Durability durability = Durability::full;
@@ -50,6 +53,9 @@ struct TillConfig {
     // Name and e-mail are kept only for members seen here within this many days; the
     // maintenance run blanks the others' (personal_data.hpp). 0: kept.
     int personal_data_days = 0;
+    // A purchase queued for a card head office still does not know after this many days is
+    // refused and its card forgotten (Program::refuse_stale_queued_purchases).
+    int queued_purchase_days = 30;
     // Points one member may redeem a day here while head office cannot be reached.
     std::int64_t offline_redemption_cap_points = 2'000;
     std::optional<SyncConfig> sync;

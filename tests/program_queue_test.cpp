@@ -127,3 +127,30 @@ TEST_CASE("a queued sale for a blocked card is kept as refused, with the reason"
               ->find("block") != std::string::npos);
     CHECK(till.summary(member).balance == 0);
 }
+
+TEST_CASE("a sale queued for a card unknown too long is refused and its card forgotten, the amounts stay",
+          "[queue][personal_data]") {
+    CoreFixture till;
+    queue(till, card_sale("Q8", 12, 1'000));
+    till.clock.advance_days(20);
+    queue(till, card_sale("Q9", 13, 500));
+    const Timestamp cutoff = till.clock.now() - 10 * seconds_per_day;
+    auto refused = till.program->refuse_stale_queued_purchases(cutoff);
+    REQUIRE(refused.ok());
+    CHECK(*refused == 1);  // Q8 only: Q9 is younger than the cutoff
+    CHECK(*till.program->refuse_stale_queued_purchases(cutoff) == 0);  // decided once
+    Database& database = till.program->database();
+    CHECK(database.query_text("SELECT status || ' ' || reason || ' ' || net_cents FROM queued_purchases "
+                              "WHERE txn_id = 'Q8'") == "refused card_unknown 2000");
+    CHECK(*database.query_integer("SELECT COUNT(*) FROM queued_purchases WHERE instr(card || request, ?) > 0",
+                                  valid_card(12)) == 0);
+    CHECK(*database.query_integer("SELECT COUNT(*) FROM operations WHERE instr(request || response, ?) > 0",
+                                  valid_card(12)) == 0);
+    CHECK(*database.query_integer("SELECT COUNT(*) FROM operations WHERE instr(request || response, ?) > 0",
+                                  valid_card(13)) == 1);  // the check sees what is there
+    CHECK(till.program->queued_cards() == std::vector<std::string>{valid_card(13)});
+    // The member turning up later does not revive the refused sale.
+    const std::string member = till.enroll(12);
+    CHECK(record_queue(till).recorded == 0);
+    CHECK(till.summary(member).balance == 0);
+}

@@ -24,7 +24,10 @@ struct OutboxEvent {
 
 class Outbox {
 public:
-    explicit Outbox(Database& database) : database_(database) {}
+    // `forget_phones`: once head office has an event, the member phone number it carries is
+    // blanked here (a till keeps numbers only as keyed hashes, identifier_key.hpp).
+    explicit Outbox(Database& database, bool forget_phones = false)
+        : database_(database), forget_phones_(forget_phones) {}
 
     // Appends an event; call inside the transaction of the change it describes.
     std::int64_t append(const std::string& type, const nlohmann::json& payload, Timestamp at);
@@ -38,6 +41,7 @@ public:
 
 private:
     Database& database_;
+    bool forget_phones_;
 };
 
 }  // namespace loyalty

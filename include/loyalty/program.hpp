@@ -40,6 +40,10 @@ struct ProgramOptions {
     // While the node cannot reach head office, a member may redeem at most this many points a
     // day here: it bounds what one member can spend twice in two stores that are both offline.
     Points offline_redemption_cap = 2'000;
+    // The secret (identifier_key.hpp) under which this node keeps phone numbers as keyed
+    // hashes, showing only a masked form; empty keeps them as given (head office). A node
+    // opened with a key hashes the numbers it stored before.
+    std::string identifier_key{};
 };
 
 // Points found spent at two nodes while they were apart, now owed by the member.
@@ -121,6 +125,11 @@ public:
     // Cards with queued purchases that no member here has yet: the ones to ask head office for.
     std::vector<std::string> queued_cards();
     std::int64_t queued_purchase_count();
+    // Refuses every purchase still queued that was queued before `queued_before`: its card is
+    // unknown to the whole chain so long (never issued, or its member erased), and a till keeps
+    // no card number it cannot serve. Blanks the card and the request's personal data; the
+    // amounts stay. Returns how many were refused; idempotent.
+    Result<std::int64_t> refuse_stale_queued_purchases(Timestamp queued_before);
 
     // Expires every lot whose expiry date has passed. Idempotent: a second run finds nothing.
     Result<ExpiryRun> run_expiry();
