@@ -116,3 +116,14 @@ TEST_CASE("Written transactions read back identically") {
     CHECK(rewritten.str() == written.str());
     CHECK(again.history.members.name(0) == "M \"1\"");
 }
+
+TEST_CASE("Interning a name returns its first index, whether or not it was the last one interned") {
+    Dictionary dictionary;
+    CHECK(dictionary.intern("A") == 0);
+    CHECK(dictionary.intern("A") == 0);
+    CHECK(dictionary.intern("B") == 1);
+    CHECK(dictionary.intern("A") == 0);
+    CHECK(dictionary.intern("B") == 1);
+    CHECK(dictionary.find("B") == 1);
+    CHECK(dictionary.size() == 2);
+}

@@ -43,6 +43,7 @@ private:
     };
     std::vector<std::string> names_;
     std::unordered_map<std::string, Index, Hash, std::equal_to<>> indices_;
+    Index last_ = no_index;  // the name interned last, compared before hashing
 };
 
 struct PurchaseLine {

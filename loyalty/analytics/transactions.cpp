@@ -9,11 +9,14 @@
 namespace loyalty::analytics {
 
 Index Dictionary::intern(std::string_view name) {
-    if (const auto found = indices_.find(name); found != indices_.end()) return found->second;
-    const auto index = static_cast<Index>(names_.size());
+    // Exports and ledgers are grouped by member, visit or date, so a name mostly repeats the
+    // one before it, and comparing with that one is much cheaper than hashing.
+    if (last_ != no_index && names_[last_] == name) return last_;
+    if (const auto found = indices_.find(name); found != indices_.end()) return last_ = found->second;
+    last_ = static_cast<Index>(names_.size());
     names_.emplace_back(name);
-    indices_.emplace(names_.back(), index);
-    return index;
+    indices_.emplace(names_.back(), last_);
+    return last_;
 }
 
 Index Dictionary::find(std::string_view name) const {
