@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 
 #include <sstream>
+#include <streambuf>
+#include <string>
 
 using namespace loyalty::analytics;
 
@@ -126,4 +128,73 @@ TEST_CASE("Interning a name returns its first index, whether or not it was the l
     CHECK(dictionary.intern("B") == 1);
     CHECK(dictionary.find("B") == 1);
     CHECK(dictionary.size() == 2);
+}
+
+TEST_CASE("CRLF line ends, a byte-order mark and a last line without newline are read") {
+    const auto loaded = parse(
+        "\xEF\xBB\xBFmember_id,date,amount,category\r\n"
+        "A,2024-01-05,1.00,\"Dairy\"\r\n"
+        "\r\n"
+        "B,2024-01-06,2.00,\"Fruit, \"\"fresh\"\"\"");
+    REQUIRE(loaded.errors.empty());
+    REQUIRE(loaded.history.lines.size() == 2);
+    CHECK(loaded.history.categories.name(loaded.history.lines[0].category) == "Dairy");
+    CHECK(loaded.history.categories.name(loaded.history.lines[1].category) == "Fruit, \"fresh\"");
+    CHECK(loaded.history.lines[1].amount_cents == 200);
+}
+
+TEST_CASE("Lines are read whole wherever the read buffer's boundary falls in them") {
+    // The reader's block size is its own business: the header's padding moves the rows over
+    // every offset, so the first boundary falls at each character of a row (in the escaped
+    // quotes, between \r and \n) in one of the files.
+    const std::string row = "\"M \"\"7\"\"\",2024-01-05,1.25,\"Fruit, fresh\"\r\n";
+    constexpr std::size_t rows = 12'000;  // about 500 KiB, past the first block
+    for (std::size_t padding = 0; padding < row.size(); ++padding) {
+        std::string text = "member_id,date,amount,category" + std::string(padding, ' ') + "\r\n";
+        for (std::size_t i = 0; i < rows; ++i) text += row;
+        const auto loaded = parse(text);
+        REQUIRE(loaded.errors.empty());
+        REQUIRE(loaded.history.lines.size() == rows);
+        CHECK(loaded.history.members.size() == 1);
+        CHECK(loaded.history.members.name(0) == "M \"7\"");
+        CHECK(loaded.history.categories.size() == 1);
+        CHECK(loaded.history.lines.back().amount_cents == 125);
+    }
+}
+
+TEST_CASE("A line longer than the read buffer is read whole, later rows keep their numbers") {
+    const std::string long_member(3 << 20, 'M');
+    const auto loaded =
+        parse("member_id,date,amount\n" + long_member + ",2024-01-05,1.00\nB,2024-01-05,x\n");
+    REQUIRE(loaded.errors.size() == 1);
+    CHECK((loaded.errors[0].line == 3 && loaded.errors[0].column == "amount"));
+    REQUIRE(loaded.history.lines.size() == 1);
+    CHECK(loaded.history.members.name(0) == long_member);
+}
+
+namespace {
+
+// What a pipe gives: characters, and no way to seek to the end to learn the size.
+class UnseekableBuffer : public std::streambuf {
+public:
+    explicit UnseekableBuffer(std::string text) : text_(std::move(text)) {
+        setg(text_.data(), text_.data(), text_.data() + text_.size());
+    }
+
+private:
+    std::string text_;
+};
+
+}  // namespace
+
+TEST_CASE("A stream that cannot seek is read to its end") {
+    std::string text = "member_id,date,amount\n";
+    for (int i = 0; i < 3000; ++i) text += "M" + std::to_string(i % 7) + ",2024-01-05,1.00\n";
+    UnseekableBuffer buffer(text + "Z,2024-01-06,bad");
+    std::istream input(&buffer);
+    const auto loaded = parse_transactions_csv(input);
+    REQUIRE(loaded.errors.size() == 1);
+    CHECK(loaded.errors[0].line == 3002);
+    CHECK(loaded.history.lines.size() == 3000);
+    CHECK(loaded.history.members.size() == 7);
 }
