@@ -317,17 +317,15 @@ private:
 
     bool read_date(std::size_t line_number, DayNumber& day) {
         const std::string_view text = field(date);
-        // Exports are usually ordered by date, so most lines repeat the previous date.
-        if (text != last_date_text_) {
-            const auto parsed = parse_day(text);
-            if (!parsed) {
-                return fail(line_number, "date",
-                            "is not an ISO date YYYY-MM-DD: '" + std::string(text) + "'");
-            }
-            last_date_text_.assign(text);
-            last_date_ = *parsed;
+        // An export has a few hundred dates on millions of lines: each is parsed once (parse_day
+        // runs sscanf), and interning finds it again, cheapest when it repeats the line before.
+        const Index index = dates_.intern(text);
+        if (index == days_.size()) days_.push_back(parse_day(text));
+        if (!days_[index]) {
+            return fail(line_number, "date",
+                        "is not an ISO date YYYY-MM-DD: '" + std::string(text) + "'");
         }
-        day = last_date_;
+        day = *days_[index];
         return true;
     }
 
@@ -370,8 +368,8 @@ private:
     std::size_t suppressed_ = 0;
     std::array<std::size_t, column_names.size()> positions_{};
     CsvSplitter splitter_;
-    std::string last_date_text_;
-    DayNumber last_date_ = 0;
+    Dictionary dates_;                             // every date text read so far
+    std::vector<std::optional<DayNumber>> days_;  // by dates_ index; empty if not a date
 };
 
 }  // namespace
