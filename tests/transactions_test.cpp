@@ -130,6 +130,20 @@ TEST_CASE("Interning a name returns its first index, whether or not it was the l
     CHECK(dictionary.size() == 2);
 }
 
+TEST_CASE("A dictionary keeps every name's index as it grows") {
+    Dictionary dictionary;
+    CHECK(dictionary.find("N0") == no_index);
+    constexpr Index names = 10'000;
+    for (Index i = 0; i < names; ++i) REQUIRE(dictionary.intern("N" + std::to_string(i)) == i);
+    for (Index i = 0; i < names; ++i) {
+        REQUIRE(dictionary.find("N" + std::to_string(i)) == i);
+        REQUIRE(dictionary.intern("N" + std::to_string(i)) == i);
+        REQUIRE(dictionary.name(i) == "N" + std::to_string(i));
+    }
+    CHECK(dictionary.find("N" + std::to_string(names)) == no_index);
+    CHECK(dictionary.size() == names);
+}
+
 TEST_CASE("CRLF line ends, a byte-order mark and a last line without newline are read") {
     const auto loaded = parse(
         "\xEF\xBB\xBFmember_id,date,amount,category\r\n"

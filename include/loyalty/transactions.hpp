@@ -17,7 +17,6 @@
 #include <ostream>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 namespace loyalty::analytics {
@@ -35,15 +34,20 @@ public:
     std::size_t size() const { return names_.size(); }
 
 private:
-    struct Hash {
-        using is_transparent = void;
-        std::size_t operator()(std::string_view text) const noexcept {
-            return std::hash<std::string_view>{}(text);
-        }
+    // Open addressing with linear probing, at most half full: a slot keeps its name's hash, so
+    // a lookup compares names only when hashes match (std::unordered_map without cached hashes
+    // compared and rehashed its neighbours' names, a third of reading a CSV).
+    struct Slot {
+        std::size_t hash = 0;
+        Index index = no_index;  // no_index: empty
     };
+    // The slot holding name, or the empty slot where it would go.
+    std::size_t slot_of(std::string_view name, std::size_t hash) const;
+    void grow();
+
     std::vector<std::string> names_;
-    std::unordered_map<std::string, Index, Hash, std::equal_to<>> indices_;
-    Index last_ = no_index;  // the name interned last, compared before hashing
+    std::vector<Slot> slots_;  // a power of two of them
+    Index last_ = no_index;    // the name interned last, compared before hashing
 };
 
 struct PurchaseLine {

@@ -1,10 +1,12 @@
 #include "loyalty/transactions.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstdint>
 #include <cstring>
 #include <deque>
+#include <utility>
 
 #ifdef __linux__
 #include <sys/mman.h>
@@ -18,16 +20,36 @@ Index Dictionary::intern(std::string_view name) {
     // Exports and ledgers are grouped by member, visit or date, so a name mostly repeats the
     // one before it, and comparing with that one is much cheaper than hashing.
     if (last_ != no_index && names_[last_] == name) return last_;
-    if (const auto found = indices_.find(name); found != indices_.end()) return last_ = found->second;
-    last_ = static_cast<Index>(names_.size());
-    names_.emplace_back(name);
-    indices_.emplace(names_.back(), last_);
-    return last_;
+    if (2 * (names_.size() + 1) > slots_.size()) grow();
+    const std::size_t hash = std::hash<std::string_view>{}(name);
+    Slot& slot = slots_[slot_of(name, hash)];
+    if (slot.index == no_index) {
+        slot = {hash, static_cast<Index>(names_.size())};
+        names_.emplace_back(name);
+    }
+    return last_ = slot.index;
 }
 
 Index Dictionary::find(std::string_view name) const {
-    const auto found = indices_.find(name);
-    return found == indices_.end() ? no_index : found->second;
+    if (slots_.empty()) return no_index;
+    return slots_[slot_of(name, std::hash<std::string_view>{}(name))].index;
+}
+
+std::size_t Dictionary::slot_of(std::string_view name, std::size_t hash) const {
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
+        const Slot& slot = slots_[i];
+        if (slot.index == no_index || (slot.hash == hash && names_[slot.index] == name)) return i;
+    }
+}
+
+void Dictionary::grow() {
+    constexpr std::size_t first_slots = 16;
+    const std::vector<Slot> old =
+        std::exchange(slots_, std::vector<Slot>(std::max(first_slots, 2 * slots_.size())));
+    for (const Slot& slot : old) {
+        if (slot.index != no_index) slots_[slot_of(names_[slot.index], slot.hash)] = slot;
+    }
 }
 
 std::optional<DayNumber> parse_day(std::string_view iso_date) {
@@ -368,7 +390,7 @@ private:
     std::size_t suppressed_ = 0;
     std::array<std::size_t, column_names.size()> positions_{};
     CsvSplitter splitter_;
-    Dictionary dates_;                             // every date text read so far
+    Dictionary dates_;                            // every date text read so far
     std::vector<std::optional<DayNumber>> days_;  // by dates_ index; empty if not a date
 };
 
