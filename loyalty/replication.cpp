@@ -111,7 +111,6 @@ Result<bool> Program::apply_remote_event(const std::string& origin, const Outbox
 
 Result<bool> Program::apply_remote_event_in_transaction(const std::string& origin, const OutboxEvent& event) {
     State& s = *state_;
-    Savepoint savepoint(s.database);
     s.book.take_journal();
     s.refresh_rules();  // a refused rules event leaves its version in memory only
     const auto apply = [&]() -> Result<bool> {
@@ -176,9 +175,7 @@ Result<bool> Program::apply_remote_event_in_transaction(const std::string& origi
         }
         return true;
     };
-    Result<bool> applied = apply();
-    if (applied) savepoint.release();
-    return applied;
+    return apply();
 }
 
 Result<json> Program::member_snapshot(const std::string& member_id) {

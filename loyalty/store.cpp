@@ -204,18 +204,4 @@ void Transaction::commit() {
     open_ = false;
 }
 
-Savepoint::Savepoint(Database& database) : database_(database) { database_.execute("SAVEPOINT step"); }
-
-Savepoint::~Savepoint() {
-    if (!open_) return;
-    // After a storage failure SQLite may have rolled the whole transaction back already; the
-    // caller's Transaction then ends it, and these fail harmlessly.
-    sqlite3_exec(database_.handle(), "ROLLBACK TO step; RELEASE step", nullptr, nullptr, nullptr);
-}
-
-void Savepoint::release() {
-    database_.execute("RELEASE step");
-    open_ = false;
-}
-
 }  // namespace loyalty

@@ -2,6 +2,7 @@
 
 #include <limits>
 #include <set>
+#include <span>
 
 #include "loyalty/erasure.hpp"
 #include "loyalty/identifiers.hpp"
@@ -218,16 +219,37 @@ void SqliteHqStore::record_clock_skew(const std::string& till_id, std::int64_t s
 }
 
 // Exactly once, crash-safe, one commit per batch: every new event is applied to the ledger
-// (Program::apply_remote_event_in_transaction, idempotent by (till_id, seq) in applied_events,
-// under a savepoint of its own) and recorded in the feed (its till_events row and members) in
-// one transaction, which also moves hq_tills.last_seq to the last of them. last_seq is thus the
-// highest contiguous seq whose events are both applied and in the feed, and the Ack (sent only
-// after the commit) never runs ahead of it. A crash before the commit loses the whole batch,
-// which the till, never acked, resends. Events at or below last_seq are replays and skipped
-// whole; an event after a gap is never applied; an event the ledger refuses is rolled back
-// alone and the batch stops before it, the events ahead of it kept.
+// (Program::apply_remote_event_in_transaction, idempotent by (till_id, seq) in applied_events)
+// and recorded in the feed (its till_events row and members) in one transaction, which also
+// moves hq_tills.last_seq to the last of them. last_seq is thus the highest contiguous seq
+// whose events are both applied and in the feed, and the Ack (sent only after the commit)
+// never runs ahead of it. A crash before the commit loses the whole batch, which the till,
+// never acked, resends. Events at or below last_seq are replays and skipped whole; an event
+// after a gap is never applied. An event the ledger refuses may have written part of itself:
+// the transaction is rolled back whole and the events before it applied again in a new one.
+// Refusals are rare, and this spares every event a savepoint (whose statement journal was a
+// quarter of ingest's time, docs/BENCHMARKS.md).
 BatchOutcome SqliteHqStore::store_batch(const std::string& till_id,
                                         const std::vector<protocol::Event>& events) {
+    std::span<const protocol::Event> applying(events);
+    std::optional<Error> refusal;
+    for (;;) {
+        std::optional<std::size_t> refused_at;
+        BatchOutcome outcome = apply_batch(till_id, applying, refused_at);
+        if (!refused_at) {
+            if (refusal) outcome.stopped = std::move(refusal);
+            return outcome;
+        }
+        // Each pass is shorter, so this ends; the earliest refusal is the one reported.
+        refusal = std::move(outcome.stopped);
+        applying = applying.first(*refused_at);
+    }
+}
+
+// One pass of store_batch: commits unless the ledger refused an event, whose index it then
+// gives in `refused_at` (the transaction is rolled back).
+BatchOutcome SqliteHqStore::apply_batch(const std::string& till_id, std::span<const protocol::Event> events,
+                                        std::optional<std::size_t>& refused_at) {
     BatchOutcome outcome;
     Database& database = program_.database();
     Transaction transaction(database);
@@ -261,7 +283,8 @@ BatchOutcome SqliteHqStore::store_batch(const std::string& till_id,
         const Result<bool> applied = program_.apply_remote_event_in_transaction(till_id, outbox_event);
         if (!applied) {
             outcome.stopped = applied.error();
-            break;
+            refused_at = static_cast<std::size_t>(&event - events.data());
+            return outcome;  // rolled back: the caller applies the events before it again
         }
         record_event(till_id, event);
         last = event.seq;

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -220,6 +221,8 @@ class SqliteHqStore final : public HqStore {
     std::size_t prune_member_segments(std::size_t keep) override;
 
   private:
+    BatchOutcome apply_batch(const std::string& till_id, std::span<const protocol::Event> events,
+                             std::optional<std::size_t>& refused_at);
     bool reuses_sequence(const std::string& till_id, const protocol::Event& event);
     void record_event(const std::string& till_id, const protocol::Event& event);
 

@@ -101,7 +101,7 @@ TEST_CASE("an event the ledger refuses is rolled back alone and the batch is ack
     const std::string member_id = member_buying_at_a(chain, 4, 3);
     const auto events = wire_events(chain.till_a.program);  // seq 1 enrolment, 2..4 purchases
     auto broken = events;
-    // Its lots and entries are applied before the bad date is read: the savepoint takes them back.
+    // Its lots and entries are applied before the bad date is read: the rollback takes them back.
     broken[2].payload["result"]["created_at"] = "not a time";
     const hq::BatchOutcome outcome = chain.store.store_batch("S01-T1", broken);
     REQUIRE(outcome.stopped);
@@ -120,6 +120,36 @@ TEST_CASE("an event the ledger refuses is rolled back alone and the batch is ack
     CHECK(resent.stored == 2);
     CHECK(resent.highest_contiguous_seq == 4);
     CHECK(balance(chain.hq.program, member_id) == 30);
+}
+
+TEST_CASE("a refused event right after replays keeps what head office held and applies nothing of its batch",
+          "[hq_store]") {
+    Chain chain;
+    const std::string member_id = member_buying_at_a(chain, 6, 3);
+    const auto events = wire_events(chain.till_a.program);  // seq 1 enrolment, 2..4 purchases
+    REQUIRE(chain.store.store_batch("S01-T1", {events[0], events[1]}).highest_contiguous_seq == 2);
+    auto broken = events;
+    broken[2].payload["result"]["created_at"] = "not a time";  // the first new event
+
+    const hq::BatchOutcome outcome = chain.store.store_batch("S01-T1", broken);
+    REQUIRE(outcome.stopped);
+    CHECK(outcome.stopped->code == "malformed_event");
+    CHECK(outcome.replayed == 2);
+    CHECK(outcome.stored == 0);
+    CHECK(outcome.highest_contiguous_seq == 2);
+    CHECK(chain.store.find_till("S01-T1")->last_seq == 2);
+    CHECK(feed_rows(chain.hq.program) == 2);
+    Database& database = chain.hq.program.database();
+    CHECK(*database.query_integer("SELECT COUNT(*) FROM applied_events WHERE origin = 'S01-T1'") == 2);
+    CHECK(*database.query_integer("SELECT COUNT(*) FROM ledger WHERE member_id = ?", member_id) == 1);
+    CHECK(*database.query_integer("SELECT COUNT(*) FROM qualifying_activity WHERE member_id = ?", member_id) == 1);
+    CHECK(balance(chain.hq.program, member_id) == 10);
+
+    const hq::BatchOutcome resent = chain.store.store_batch("S01-T1", events);
+    CHECK(resent.stored == 2);
+    CHECK(resent.highest_contiguous_seq == 4);
+    CHECK(balance(chain.hq.program, member_id) == 30);
+    CHECK(chain.hq.program.audit(member_id).consistent());
 }
 
 TEST_CASE("a batch is one commit: a failure recording its feed rows keeps none of its events in the ledger",

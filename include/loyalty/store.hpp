@@ -156,20 +156,4 @@ private:
     bool open_ = true;
 };
 
-// RAII savepoint inside a Transaction the caller holds: release() keeps its writes in that
-// transaction; the destructor otherwise rolls back to it (the enclosing transaction's earlier
-// writes stay) and never throws. Lets a batch commit once while each step can fail alone.
-class Savepoint {
-public:
-    explicit Savepoint(Database& database);
-    ~Savepoint();
-    Savepoint(const Savepoint&) = delete;
-    Savepoint& operator=(const Savepoint&) = delete;
-    void release();
-
-private:
-    Database& database_;
-    bool open_ = true;
-};
-
 }  // namespace loyalty
