@@ -2,6 +2,8 @@
 // The points operations are in operations.cpp.
 #include "loyalty/program.hpp"
 
+#include <algorithm>
+
 #include "loyalty/identifier_key.hpp"
 #include "loyalty/identifiers.hpp"
 #include "program_state.hpp"
@@ -388,6 +390,12 @@ nlohmann::json Program::State::record_qualifying(const QualifyingActivity& activ
         .bind(activity.member_id, activity.purchased_at, activity.spend_cents, activity.purchases,
               activity.operation_id)
         .run();
+    // Counted in the member's kept standing (below) if dated inside the window it is for.
+    database
+        .prepare("UPDATE tier_standings SET spend_cents = spend_cents + ?1, purchases = purchases + ?2 "
+                 "WHERE member_id = ?3 AND window_from < ?4 AND ?4 <= window_to")
+        .bind(activity.spend_cents, activity.purchases, activity.member_id, activity.purchased_at)
+        .run();
     return {{"member_id", activity.member_id},
             {"purchased_at", format_timestamp(activity.purchased_at)},
             {"spend_cents", activity.spend_cents},
@@ -395,14 +403,50 @@ nlohmann::json Program::State::record_qualifying(const QualifyingActivity& activ
             {"operation_id", activity.operation_id}};
 }
 
-TierStanding Program::State::standing(const std::string& member_id, Timestamp now) {
+// The member's qualifying rows dated in (a, b], negated if b < a: what moving an end of a
+// window from a to b adds to its sums.
+TierStanding Program::State::rows_between(const std::string& member_id, Timestamp a, Timestamp b) {
     Statement& sums = database.prepare(
         "SELECT COALESCE(SUM(spend_cents), 0), COALESCE(SUM(purchases), 0) FROM "
         "qualifying_activity WHERE member_id = ? AND purchased_at > ? AND purchased_at <= ?");
-    sums.bind(member_id, now - rules.tiers.window_days * seconds_per_day, now);
+    sums.bind(member_id, std::min(a, b), std::max(a, b));
     sums.step();
-    TierStanding standing{sums.integer(0), sums.integer(1)};
+    const int sign = a <= b ? 1 : -1;
+    TierStanding moved{sign * sums.integer(0), sign * sums.integer(1)};
     sums.reset();
+    return moved;
+}
+
+// The sums over the window (now - window_days, now] start from the member's kept standing, the
+// sums over (window_from, window_to], and add the rows between the old and the new ends:
+// S(from, now] = S(window_from, window_to] + S(window_to, now] - S(window_from, from]. Those are
+// the rows bought or left the window since, a few, where a sum over the whole window read every
+// row of it on every purchase and every event head office applies (docs/BENCHMARKS.md).
+// record_qualifying keeps the kept sums true as rows arrive, dated in the past or not.
+TierStanding Program::State::standing(const std::string& member_id, Timestamp now) {
+    const Timestamp from = now - rules.tiers.window_days * seconds_per_day;
+    Timestamp kept_from = from;  // nothing kept: an empty window, (from, from]
+    Timestamp kept_to = from;
+    TierStanding standing;
+    Statement& kept = database.prepare(
+        "SELECT window_from, window_to, spend_cents, purchases FROM tier_standings WHERE member_id = ?");
+    kept.bind(member_id);
+    if (kept.step()) {
+        kept_from = kept.integer(0);
+        kept_to = kept.integer(1);
+        standing = {kept.integer(2), kept.integer(3)};
+    }
+    kept.reset();
+    const TierStanding added = rows_between(member_id, kept_to, now);
+    const TierStanding dropped = rows_between(member_id, kept_from, from);
+    standing.spend_cents += added.spend_cents - dropped.spend_cents;
+    standing.purchases += added.purchases - dropped.purchases;
+    database
+        .prepare("INSERT INTO tier_standings(member_id, window_from, window_to, spend_cents, purchases) "
+                 "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(member_id) DO UPDATE SET window_from = ?2, "
+                 "window_to = ?3, spend_cents = ?4, purchases = ?5")
+        .bind(member_id, from, now, standing.spend_cents, standing.purchases)
+        .run();
     return standing;
 }
 

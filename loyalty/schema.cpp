@@ -275,6 +275,17 @@ constexpr std::string_view schema_v10 = R"sql(
 DROP INDEX qualifying_by_member;
 CREATE INDEX qualifying_window ON qualifying_activity(member_id, purchased_at, spend_cents, purchases);
 CREATE INDEX earned_by_member ON ledger(member_id, kind, created_at, points) WHERE kind = 'earn';
+
+-- Each member's tier standing as last computed (Program::State::standing): the sums of their
+-- qualifying_activity rows dated in (window_from, window_to]. Derived data, kept in the same
+-- transactions as the rows; the next standing moves it to its own window.
+CREATE TABLE tier_standings (
+    member_id   TEXT PRIMARY KEY,
+    window_from INTEGER NOT NULL,
+    window_to   INTEGER NOT NULL,
+    spend_cents INTEGER NOT NULL,
+    purchases   INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
 )sql";
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "loyalty/program.hpp"
 
 #include <catch2/catch.hpp>
+#include <random>
 
 #include "support/core_fixture.hpp"
 
@@ -123,6 +124,41 @@ TEST_CASE("tiers across years: the rolling window drops old spend, a new purchas
     REQUIRE(changes.size() == 2);
     CHECK(format_date(changes[1].at) == "2028-02-19");
     CHECK(changes[1].reason.find("since 2028-01-20") != std::string::npos);
+}
+
+TEST_CASE("the kept tier standing is always the sum over the window as the clock, returns and rules move") {
+    CoreFixture fixture;
+    const std::string member = fixture.enroll(1);
+    Database& database = fixture.program->database();
+    const auto window_sum = [&](const std::string& column) {
+        const Timestamp now = fixture.clock.now();
+        const Timestamp from = now - fixture.program->rules().tiers.window_days * seconds_per_day;
+        return *database.query_integer("SELECT COALESCE(SUM(" + column + "), 0) FROM qualifying_activity "
+                                       "WHERE member_id = ? AND purchased_at > ? AND purchased_at <= ?",
+                                       member, from, now);
+    };
+    std::mt19937 random(8);
+    std::vector<std::string> sales;
+    for (int step = 0; step < 300; ++step) {
+        if (step == 150)  // a shorter window moves only the window's start
+            REQUIRE(fixture.program->install_rules(rules_with({{"version", 2}, {"tiers", {{"window_days", 30}}}})).ok());
+        const auto choice = random() % 9;
+        if (choice < 5) {
+            sales.push_back("T-" + std::to_string(step));
+            fixture.buy(sales.back(), member, {line("A", "x", 1, static_cast<Cents>(1000 + random() % 90000))});
+        } else if (choice < 7 && !sales.empty()) {
+            // Dated at the sale, often outside the window last computed: counted when it is in.
+            const std::string sale = sales[random() % sales.size()];
+            static_cast<void>(fixture.program->return_items({"R-" + std::to_string(step), sale, {}}));
+        } else {
+            // Forward by up to 200 days, back by up to 100.
+            fixture.clock.set(fixture.clock.now() + (static_cast<Timestamp>(random() % 300) - 100) * seconds_per_day);
+        }
+        const MemberSummary summary = fixture.summary(member);
+        INFO("step " << step);
+        REQUIRE(summary.standing.spend_cents == window_sum("spend_cents"));
+        REQUIRE(summary.standing.purchases == window_sum("purchases"));
+    }
 }
 
 TEST_CASE("expiry takes only what is left of a lot that was partly spent") {
