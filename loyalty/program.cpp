@@ -419,9 +419,9 @@ TierStanding Program::State::rows_between(const std::string& member_id, Timestam
 
 // The sums over the window (now - window_days, now] start from the member's kept standing, the
 // sums over (window_from, window_to], and add the rows between the old and the new ends:
-// S(from, now] = S(window_from, window_to] + S(window_to, now] - S(window_from, from]. Those are
-// the rows bought or left the window since, a few, where a sum over the whole window read every
-// row of it on every purchase and every event head office applies (docs/BENCHMARKS.md).
+// S(from, now] = S(window_from, window_to] + S(window_to, now] - S(window_from, from]: only the
+// rows bought, or gone out of the window, since then are read, where a sum over the whole window
+// read every row of it on every purchase and every event head office applies (docs/BENCHMARKS.md).
 // record_qualifying keeps the kept sums true as rows arrive, dated in the past or not.
 TierStanding Program::State::standing(const std::string& member_id, Timestamp now) {
     const Timestamp from = now - rules.tiers.window_days * seconds_per_day;
