@@ -558,7 +558,7 @@ std::string Program::State::reevaluate_tier(const std::string& member_id, Timest
     row.reset();
     const int current = std::max(0, rules.tier_index(tier));
     const TierDecision decision =
-        decide_tier(rules.tiers, current, qualified_tier(rules.tiers, standing(member_id, now)),
+        decide_tier(rules.tiers, current, qualified_tier(rules.tiers, keep_standing(member_id, now)),
                     pending, now);
     const std::string& new_tier = rules.tiers.levels[static_cast<std::size_t>(decision.level)].name;
     if (new_tier == tier && decision.downgrade_pending_since == pending) return tier;

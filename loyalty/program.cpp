@@ -422,7 +422,8 @@ TierStanding Program::State::rows_between(const std::string& member_id, Timestam
 // S(from, now] = S(window_from, window_to] + S(window_to, now] - S(window_from, from]: only the
 // rows bought, or gone out of the window, since then are read, where a sum over the whole window
 // read every row of it on every purchase and every event head office applies (docs/BENCHMARKS.md).
-// record_qualifying keeps the kept sums true as rows arrive, dated in the past or not.
+// record_qualifying keeps the kept sums true as rows arrive, dated in the past or not. Reads
+// only: a summary at checkout must not become a durable write.
 TierStanding Program::State::standing(const std::string& member_id, Timestamp now) {
     const Timestamp from = now - rules.tiers.window_days * seconds_per_day;
     Timestamp kept_from = from;  // nothing kept: an empty window, (from, from]
@@ -441,6 +442,12 @@ TierStanding Program::State::standing(const std::string& member_id, Timestamp no
     const TierStanding dropped = rows_between(member_id, kept_from, from);
     standing.spend_cents += added.spend_cents - dropped.spend_cents;
     standing.purchases += added.purchases - dropped.purchases;
+    return standing;
+}
+
+TierStanding Program::State::keep_standing(const std::string& member_id, Timestamp now) {
+    const TierStanding standing = this->standing(member_id, now);
+    const Timestamp from = now - rules.tiers.window_days * seconds_per_day;
     database
         .prepare("INSERT INTO tier_standings(member_id, window_from, window_to, spend_cents, purchases) "
                  "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(member_id) DO UPDATE SET window_from = ?2, "

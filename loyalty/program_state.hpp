@@ -75,6 +75,8 @@ struct Program::State {
     // nodes count the same activity for the member's tier.
     nlohmann::json record_qualifying(const QualifyingActivity& activity);
     TierStanding standing(const std::string& member_id, Timestamp now);
+    // standing(), kept as the member's tier_standings row for the next one to start from.
+    TierStanding keep_standing(const std::string& member_id, Timestamp now);
     TierStanding rows_between(const std::string& member_id, Timestamp a, Timestamp b);
     int tier_index(const Member& member) const;
     // Re-decides the member's tier, recording any change and its outbox event.

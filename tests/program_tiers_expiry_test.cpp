@@ -243,3 +243,15 @@ TEST_CASE("points that never expire are never touched by the expiry run") {
     CHECK(fixture.summary(member).points == 100);
     CHECK(fixture.summary(member).points_expiring.date.empty());
 }
+
+TEST_CASE("a member summary reads the tier standing without writing, so a lookup at checkout commits nothing",
+          "[tiers]") {
+    CoreFixture till;
+    const std::string member = till.enroll(1);
+    till.buy("T-1", member, {line("A", "food", 1, 60'000)});
+    till.clock.advance_days(3);
+    const auto changes_before = till.program->database().query_integer("SELECT total_changes()");
+    const MemberSummary summary = till.summary(member);
+    CHECK(summary.standing.spend_cents == 60'000);
+    CHECK(till.program->database().query_integer("SELECT total_changes()") == changes_before);
+}
