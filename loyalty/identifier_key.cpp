@@ -1,9 +1,11 @@
 // Keyed hashes of personal identifiers (identifier_key.hpp).
 #include "loyalty/identifier_key.hpp"
 
-#include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <array>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -46,18 +48,31 @@ std::string unhex(std::string_view text) {
     return bytes;
 }
 
+// Flushes what was written to `fd` to the disk and closes it; false if either failed.
+bool sync_and_close(int fd) {
+    const bool synced = ::fsync(fd) == 0;
+    return ::close(fd) == 0 && synced;
+}
+
+// The key is written under a temporary name, flushed, renamed into place and the directory
+// flushed: the hashes the database commits durably from the first enrolment on are useless
+// without it, and a crash must never leave a half-written key (the till would not start).
+// Created with mode 0600 by open(), so it is never readable by others, not even briefly, and no
+// process-wide umask is touched while other threads may create files.
 std::string create_key_file(const std::string& path) {
     std::array<unsigned char, key_bytes> key{};
     if (RAND_bytes(key.data(), static_cast<int>(key.size())) != 1)
         throw std::runtime_error("identifier key " + path + ": no random bytes from the system");
-    const std::string text = hex(key.data(), key.size());
-    // Created 0600 in one step: the key is never readable by others, not even briefly.
-    const mode_t previous = ::umask(077);
-    std::ofstream file(path, std::ios::out | std::ios::trunc);
-    file << text << "\n";
-    file.close();
-    ::umask(previous);
-    if (!file) throw std::runtime_error("identifier key " + path + ": cannot be written");
+    const std::string text = hex(key.data(), key.size()) + "\n";
+    const std::string temporary = path + ".tmp";
+    const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    const bool written = fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+    if (fd < 0 || !sync_and_close(fd) || !written || std::rename(temporary.c_str(), path.c_str()) != 0)
+        throw std::runtime_error("identifier key " + path + ": cannot be written");
+    const std::string directory = std::filesystem::absolute(path).parent_path().string();
+    const int directory_fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (directory_fd < 0 || !sync_and_close(directory_fd))
+        throw std::runtime_error("identifier key " + path + ": its directory cannot be flushed");
     return std::string(reinterpret_cast<const char*>(key.data()), key.size());
 }
 

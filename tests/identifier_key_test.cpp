@@ -49,6 +49,7 @@ TEST_CASE("the identifier key is made once with mode 0600 and read back, a damag
     struct stat info {};
     REQUIRE(::stat(path.c_str(), &info) == 0);
     CHECK((info.st_mode & 0777) == 0600);
+    CHECK_FALSE(std::filesystem::exists(path + ".tmp"));  // written aside, then renamed into place
 
     const std::string other = (dir.path() / "other.key").string();
     CHECK(load_or_create_identifier_key(other) != made);  // random, not derived
