@@ -152,18 +152,19 @@ void Program::State::hash_stored_phones() {
     while (rows.step()) plain.emplace_back(rows.text(0), rows.text(1));
     for (const auto& [member_id, phone] : plain) {
         store_phone(member_id, phone);
+        const std::string hashed = stored_phone(phone);
         // The enrolment's idempotency record is keyed by the number: it is hashed the same way.
         database
             .prepare("UPDATE operations SET operation_id = CASE operation_id WHEN 'phone:' || ?2 THEN "
                      "'phone:' || ?1 ELSE operation_id END, request = json_replace(request, '$.phone', ?1), "
                      "response = json_replace(response, '$.phone', ?3) "
                      "WHERE kind = 'enroll' AND json_extract(request, '$.phone') = ?2")
-            .bind(stored_phone(phone), phone, masked_phone(phone))
+            .bind(hashed, phone, masked_phone(phone))
             .run();
         database
             .prepare("UPDATE operations SET request = json_replace(request, '$.member.phone', ?1) "
                      "WHERE json_extract(request, '$.member.phone') = ?2")
-            .bind(stored_phone(phone), phone)
+            .bind(hashed, phone)
             .run();
     }
     // Events head office already has keep no number either.
@@ -206,7 +207,8 @@ Result<Recorded<Member>> Program::enroll(const EnrollRequest& raw) {
                                          {"referral_code", raw.referral_code}, {"birthday", raw.birthday}});
     if (!checked) return checked.error();
     const EnrollRequest& request = checked.value();
-    nlohmann::json canonical = {{"card", request.card}, {"phone", s.stored_phone(request.phone)},
+    const std::string phone = s.stored_phone(request.phone);
+    nlohmann::json canonical = {{"card", request.card}, {"phone", phone},
                                 {"name", request.name}, {"email", request.email}};
     // Only a consent, referral or birthday given is part of the request, so that enrolments
     // recorded before these existed still replay.
@@ -215,15 +217,13 @@ Result<Recorded<Member>> Program::enroll(const EnrollRequest& raw) {
     if (!request.referral_code.empty()) engagement["referred_by"] = request.referral_code;
     if (!request.birthday.empty()) engagement["birthday"] = request.birthday;
     canonical.update(engagement);
-    const std::string key =
-        request.card.empty() ? "phone:" + s.stored_phone(request.phone) : "card:" + request.card;
+    const std::string key = request.card.empty() ? "phone:" + phone : "card:" + request.card;
     return s.idempotent<Member>("enroll", key, canonical, [&]() -> Result<Member> {
         if (!request.card.empty() &&
             s.database.query_integer("SELECT 1 FROM cards WHERE card_number = ?", request.card))
             return Error{ErrorKind::conflict, "duplicate_card",
                          "card " + request.card + " already belongs to a member", "card"};
-        if (!request.phone.empty() &&
-            s.database.query_integer("SELECT 1 FROM members WHERE phone = ?", s.stored_phone(request.phone)))
+        if (!phone.empty() && s.database.query_integer("SELECT 1 FROM members WHERE phone = ?", phone))
             return Error{ErrorKind::conflict, "duplicate_phone",
                          "phone " + request.phone + " already belongs to a member", "phone"};
         const Timestamp now = s.clock.now();
@@ -332,7 +332,8 @@ Result<Member> Program::block_card(const std::string& raw_card) {
             .bind(*card)
             .run();
         auto member = s.load_member(*member_id);
-        if (s.database.changes() > 0) s.publish("member_updated", {{"member", s.event_member(member.value())}}, s.clock.now());
+        if (s.database.changes() > 0)
+            s.publish("member_updated", {{"member", s.event_member(member.value())}}, s.clock.now());
         return member;
     });
 }
