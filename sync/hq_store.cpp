@@ -106,18 +106,78 @@ constexpr std::string_view hq_schema_v4 = R"sql(
 ALTER TABLE hq_tills ADD COLUMN certificate_not_after INTEGER;
 )sql";
 
+// Each till's feed, written as events are stored (fan-out on write): the versions of other
+// nodes' events about members the till knows, and under till_id '*' what every till is sent
+// (each rule version, each offer definition). Reading a till's feed is then one range of this
+// key; before, every till's feed read scanned every event stored since its cursor, so 50 tills
+// sending at once spent a third of head office's time reading each other's events
+// (docs/BENCHMARKS.md). The rows already in the feed are filled in as that scan selected them.
+constexpr std::string_view hq_schema_v5 = R"sql(
+CREATE TABLE till_feed (
+    till_id TEXT NOT NULL,
+    version INTEGER NOT NULL REFERENCES till_events(version),
+    PRIMARY KEY (till_id, version)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX till_members_by_member ON till_members(member_id);
+CREATE INDEX till_event_members_by_member ON till_event_members(member_id, version);
+INSERT INTO till_feed(till_id, version)
+    SELECT '*', e.version FROM till_events e WHERE e.till_id = 'HQ' OR (e.till_id = 'HQ:offers'
+        AND NOT EXISTS (SELECT 1 FROM till_event_members m WHERE m.version = e.version));
+INSERT OR IGNORE INTO till_feed(till_id, version)
+    SELECT k.till_id, m.version FROM till_event_members m JOIN till_members k ON k.member_id = m.member_id
+        JOIN till_events e ON e.version = m.version WHERE e.till_id <> k.till_id;
+)sql";
+
 constexpr int wal_checkpoint_pages = 10000;
 
 std::int64_t signed_of(std::uint64_t value) { return static_cast<std::int64_t>(value); }
 
-// The feed rows a till is sent, versions ?1 < v <= ?2: every rule version (origin ?3), every
-// offer definition (origin ?5, no members), and other nodes' events about members the till ?4
-// knows (offer assignments included).
+// The till_feed rows of every till (rule versions, offer definitions); no till id can be this.
+constexpr std::string_view every_till = "*";
+static_assert(config_origin == "HQ" && offers_origin == "HQ:offers" && every_till == "*",
+              "hq_schema_v5 fills the feed with these names");
+
+// The feed rows till ?1 is sent, versions ?2 < v <= ?3 (see hq_schema_v5); ?4 is every_till.
 constexpr const char* feed_for_till =
-    "e.version > ?1 AND e.version <= ?2 AND (e.till_id = ?3 "
-    "OR (e.till_id = ?5 AND NOT EXISTS (SELECT 1 FROM till_event_members m WHERE m.version = e.version)) "
-    "OR (e.till_id <> ?4 AND EXISTS (SELECT 1 FROM till_event_members m JOIN till_members k "
-    "ON k.member_id = m.member_id WHERE m.version = e.version AND k.till_id = ?4)))";
+    "FROM till_feed f JOIN till_events e ON e.version = f.version "
+    "WHERE f.till_id IN (?1, ?4) AND f.version > ?2 AND f.version <= ?3";
+
+// Feed row `version` is about `member_id`: it goes to every till that knows the member but the
+// one it came from.
+void feed_about_member(Database& database, std::int64_t version, const std::string& member_id,
+                       const std::string& origin) {
+    database.prepare("INSERT INTO till_event_members(version, member_id) VALUES (?, ?) ON CONFLICT DO NOTHING")
+        .bind(version, member_id)
+        .run();
+    database
+        .prepare("INSERT INTO till_feed(till_id, version) SELECT till_id, ? FROM till_members "
+                 "WHERE member_id = ? AND till_id <> ? ON CONFLICT DO NOTHING")
+        .bind(version, member_id, origin)
+        .run();
+}
+
+void feed_every_till(Database& database, std::int64_t version) {
+    database.prepare("INSERT INTO till_feed(till_id, version) VALUES (?, ?)")
+        .bind(std::string(every_till), version)
+        .run();
+}
+
+// From now on the till knows the member. The member's rows from other nodes after what the till
+// has acknowledged join its feed too, as they would have when the feed was read by scanning
+// (hq_schema_v5): the till applies a row it already holds as a replay.
+void till_knows_member(Database& database, const std::string& till_id, const std::string& member_id) {
+    database.prepare("INSERT INTO till_members(till_id, member_id) VALUES (?, ?) ON CONFLICT DO NOTHING")
+        .bind(till_id, member_id)
+        .run();
+    if (database.changes() == 0) return;
+    database
+        .prepare("INSERT INTO till_feed(till_id, version) SELECT ?1, m.version FROM till_event_members m "
+                 "JOIN till_events e ON e.version = m.version WHERE m.member_id = ?2 AND e.till_id <> ?1 "
+                 "AND m.version > (SELECT downstream_cursor FROM hq_tills WHERE till_id = ?1) "
+                 "ON CONFLICT DO NOTHING")
+        .bind(till_id, member_id)
+        .run();
+}
 
 void add_member_id(const json& object, std::set<std::string>& members) {
     if (!object.is_object()) return;
@@ -146,7 +206,8 @@ std::vector<std::string> members_in_payload(const json& payload) {
 }
 
 SqliteHqStore::SqliteHqStore(Program& program, const Clock& clock) : program_(program), clock_(clock) {
-    program_.database().migrate_component("hq", {{1, hq_schema_v1}, {2, hq_schema_v2}, {3, hq_schema_v3}, {4, hq_schema_v4}});
+    program_.database().migrate_component("hq", {{1, hq_schema_v1}, {2, hq_schema_v2}, {3, hq_schema_v3}, {4, hq_schema_v4},
+                                                 {5, hq_schema_v5}});
     // Every till batch dirties many pages (feed rows, ledger, indexes); at SQLite's default of a
     // checkpoint every 1,000 WAL pages the same index pages were copied into the database file
     // over and over, and ingest was bound by those writes. 10,000 pages (about 40 MiB of WAL)
@@ -332,12 +393,9 @@ void SqliteHqStore::record_event(const std::string& till_id, const protocol::Eve
         .run();
     if (database.changes() > 0) {
         const std::int64_t version = *database.query_integer("SELECT last_insert_rowid()");
-        Statement& about = database.prepare("INSERT INTO till_event_members(version, member_id) VALUES (?, ?)");
-        Statement& known = database.prepare(
-            "INSERT INTO till_members(till_id, member_id) VALUES (?, ?) ON CONFLICT DO NOTHING");
         for (const std::string& member_id : members_in_payload(event.payload)) {
-            about.bind(version, member_id).run();
-            known.bind(till_id, member_id).run();
+            feed_about_member(database, version, member_id, till_id);
+            till_knows_member(database, till_id, member_id);
         }
         // Recorded before an erasure at the till, arriving after it here: blanked as it is kept.
         database
@@ -368,10 +426,7 @@ Result<json> SqliteHqStore::query_member(const std::string& till_id, const proto
     // in the feed with a version the till has not been sent yet.
     {
         Transaction transaction(program_.database());
-        program_.database()
-            .prepare("INSERT INTO till_members(till_id, member_id) VALUES (?, ?) ON CONFLICT DO NOTHING")
-            .bind(till_id, member->member_id)
-            .run();
+        till_knows_member(program_.database(), till_id, member->member_id);
         transaction.commit();
     }
     return program_.member_snapshot(member->member_id);
@@ -384,11 +439,9 @@ FeedPage SqliteHqStore::downstream(const std::string& till_id, std::uint64_t aft
     const std::uint64_t head =
         static_cast<std::uint64_t>(database.query_integer("SELECT MAX(version) FROM till_events").value_or(0));
     page.scanned_to = std::max(after_version, head);
-    Statement& rows = database.prepare(
-        std::string("SELECT e.version, e.till_id, e.seq, e.type, e.payload, e.created_at FROM till_events e "
-                    "WHERE ") + feed_for_till + " ORDER BY e.version");
-    rows.bind(signed_of(after_version), signed_of(head), std::string(config_origin), till_id,
-              std::string(offers_origin));
+    Statement& rows = database.prepare(std::string("SELECT e.version, e.till_id, e.seq, e.type, e.payload, e.created_at ") +
+                                       feed_for_till + " ORDER BY f.version");
+    rows.bind(till_id, signed_of(after_version), signed_of(head), std::string(every_till));
     std::size_t bytes = 0;
     while (rows.step()) {
         const std::uint64_t version = static_cast<std::uint64_t>(rows.integer(0));
@@ -437,9 +490,9 @@ std::uint64_t SqliteHqStore::pending_downstream(const std::string& till_id) {
     if (!till) return 0;
     return static_cast<std::uint64_t>(
         program_.database()
-            .query_integer(std::string("SELECT COUNT(*) FROM till_events e WHERE ") + feed_for_till,
+            .query_integer(std::string("SELECT COUNT(*) ") + feed_for_till, till_id,
                            signed_of(till->downstream_cursor), std::numeric_limits<std::int64_t>::max(),
-                           std::string(config_origin), till_id, std::string(offers_origin))
+                           std::string(every_till))
             .value_or(0));
 }
 
@@ -452,6 +505,8 @@ void SqliteHqStore::publish_current_rules() {
         .bind(std::string(config_origin), rules.version, json{{"rules", rules_to_json(rules)}}.dump(),
               clock_.now())
         .run();
+    if (program_.database().changes() > 0)
+        feed_every_till(program_.database(), *program_.database().query_integer("SELECT last_insert_rowid()"));
     transaction.commit();
 }
 
@@ -501,9 +556,8 @@ Result<Done> SqliteHqStore::publish_event(std::string_view origin_name, const st
         .bind(origin, seq, type, payload.dump(), now)
         .run();
     const std::int64_t version = *database.query_integer("SELECT last_insert_rowid()");
-    Statement& about = database.prepare(
-        "INSERT INTO till_event_members(version, member_id) VALUES (?, ?) ON CONFLICT DO NOTHING");
-    for (const std::string& member_id : member_ids) about.bind(version, member_id).run();
+    if (member_ids.empty()) feed_every_till(database, version);
+    for (const std::string& member_id : member_ids) feed_about_member(database, version, member_id, origin);
     transaction.commit();
     return Done{};
 }

@@ -265,6 +265,39 @@ TEST_CASE("the feed is paged by items and bytes", "[hq_store]") {
     CHECK(chain.store.downstream("S02-T1", 0, 100, 1).items.size() == 1);  // always one item
 }
 
+TEST_CASE("a head office from before the kept feed fills each till's feed with what the scan sent it",
+          "[hq_store]") {
+    Chain chain;
+    const std::string member = member_buying_at_a(chain, 6, 2);
+    REQUIRE(chain.store.store_batch("S01-T1", wire_events(chain.till_a.program)).highest_contiguous_seq == 3);
+    REQUIRE(chain.store.query_member("S02-T1", {1, protocol::MemberKey::member_id, member}).ok());
+    chain.store.publish_current_rules();
+    const Offer offer = parse_offer({{"offer_id", "C1-O1"}, {"campaign_id", "C1"}, {"kind", "bonus_points"},
+                                     {"title", "bonus"}, {"bonus_points", 100},
+                                     {"valid_from", "2026-01-01T00:00:00Z"}, {"valid_until", "2026-02-01T00:00:00Z"}})
+                            .value();
+    REQUIRE(chain.store.publish_offer(offer).ok());
+    REQUIRE(chain.till_a.program.purchase(sale("A9", member, {line("x", "food", 1, 1000)})).ok());
+    REQUIRE(chain.store.store_batch("S01-T1", wire_events(chain.till_a.program)).highest_contiguous_seq == 4);
+    const auto versions = [&](const std::string& till_id) {
+        std::vector<std::uint64_t> found;
+        for (const auto& item : chain.store.downstream(till_id, 0, 100, 1 << 20).items) found.push_back(item.version);
+        return found;
+    };
+    const auto to_a = versions("S01-T1"), to_b = versions("S02-T1");
+    CHECK(to_a.size() == 2);  // the rules and the offer
+    CHECK(to_b.size() == 6);  // those, and A's four events about the member B asked for
+
+    // The database as head office schema 4 left it: no till_feed. Opening it fills the feed.
+    chain.hq.program.database().execute(
+        "DROP TABLE till_feed; DROP INDEX till_members_by_member; DROP INDEX till_event_members_by_member; "
+        "UPDATE schema_versions SET version = 4 WHERE component = 'hq'");
+    hq::SqliteHqStore reopened(chain.hq.program, chain.clock);
+    CHECK(versions("S01-T1") == to_a);
+    CHECK(versions("S02-T1") == to_b);
+    CHECK(reopened.pending_downstream("S02-T1") == to_b.size());
+}
+
 TEST_CASE("the registry refuses bad ids, other stores' ids and unknown tills", "[hq_store]") {
     Chain chain;
     CHECK(chain.store.add_till("S01", "S01-T1").ok());  // again: harmless
