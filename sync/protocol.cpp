@@ -2,6 +2,7 @@
 
 #include <array>
 #include <limits>
+#include <span>
 #include <stdexcept>
 #include <utility>
 
@@ -41,9 +42,11 @@ std::string_view name_in(const NameTable<Enum, N>& table, Enum value) {
 
 // Reads the fields of one JSON object. The first problem is recorded in a sink shared with
 // nested readers, and later reads return defaults, so schema code reads straight through.
+// Objects are moved out of the parsed body, which is read once: a batch is mostly its events'
+// payloads, and copying them was a tenth of head office's ingest (docs/BENCHMARKS.md).
 class Reader {
   public:
-    Reader(const json& object, std::string path, std::optional<std::string>& error)
+    Reader(json& object, std::string path, std::optional<std::string>& error)
         : object_(object), path_(std::move(path)), error_(error) {}
 
     std::string string(const char* key) {
@@ -79,14 +82,14 @@ class Reader {
     }
 
     json object(const char* key) {
-        const json* field = find(key, &json::is_object, "an object");
-        return field ? *field : json::object();
+        json* field = find(key, &json::is_object, "an object");
+        return field ? std::move(*field) : json::object();
     }
 
-    const json& array(const char* key) {
-        static const json empty = json::array();
-        const json* field = find(key, &json::is_array, "an array");
-        return field ? *field : empty;
+    std::span<json> array(const char* key) {
+        json* field = find(key, &json::is_array, "an array");
+        if (!field) return {};
+        return field->get_ref<json::array_t&>();
     }
 
     template <class Enum, std::size_t N>
@@ -100,11 +103,13 @@ class Reader {
     }
 
     // A reader for element `index` of array `key`, which must be an object.
-    Reader element(const char* key, std::size_t index, const json& value) {
+    Reader element(const char* key, std::size_t index, json& value) {
         std::string path = path_ + "." + key + "[" + std::to_string(index) + "]";
-        if (!value.is_object() && !failed()) error_ = path + ": must be an object";
-        static const json empty = json::object();
-        return Reader(value.is_object() ? value : empty, std::move(path), error_);
+        if (!value.is_object()) {
+            if (!failed()) error_ = path + ": must be an object";
+            value = json::object();  // read as empty: every field is then missing
+        }
+        return Reader(value, std::move(path), error_);
     }
 
     void fail(const char* key, const std::string& what) {
@@ -114,8 +119,7 @@ class Reader {
     bool failed() const { return error_.has_value(); }
 
   private:
-    const json* find(const char* key, bool (json::*is_kind)() const noexcept,
-                     const char* expected) {
+    json* find(const char* key, bool (json::*is_kind)() const noexcept, const char* expected) {
         const auto it = object_.find(key);
         if (it == object_.end()) {
             fail(key, "missing");
@@ -128,7 +132,7 @@ class Reader {
         return &*it;
     }
 
-    const json& object_;
+    json& object_;
     std::string path_;
     std::optional<std::string>& error_;
 };
@@ -168,7 +172,7 @@ json body(const EventBatch& batch) {
 }
 
 void read(Reader& reader, EventBatch& batch) {
-    const json& events = reader.array("events");
+    const std::span<json> events = reader.array("events");
     for (std::size_t i = 0; i < events.size() && !reader.failed(); ++i) {
         Reader element = reader.element("events", i, events[i]);
         Event event{element.unsigned_number("seq"), element.string("type"),
@@ -200,7 +204,7 @@ json body(const Downstream& downstream) {
 }
 
 void read(Reader& reader, Downstream& downstream) {
-    const json& items = reader.array("items");
+    const std::span<json> items = reader.array("items");
     for (std::size_t i = 0; i < items.size() && !reader.failed(); ++i) {
         Reader element = reader.element("items", i, items[i]);
         DownstreamItem item{element.unsigned_number("version"),
@@ -262,7 +266,7 @@ void read(Reader& reader, Error& error) {
 using BodyResult = std::variant<Message, DecodeError>;
 
 template <class T>
-BodyResult read_message(const json& object, std::string_view name) {
+BodyResult read_message(json& object, std::string_view name) {
     std::optional<std::string> error;
     Reader reader(object, std::string(name), error);
     T message;
@@ -271,7 +275,7 @@ BodyResult read_message(const json& object, std::string_view name) {
     return Message(std::move(message));
 }
 
-using BodyReader = BodyResult (*)(const json&, std::string_view);
+using BodyReader = BodyResult (*)(json&, std::string_view);
 
 template <std::size_t... I>
 constexpr std::array<BodyReader, sizeof...(I)> make_body_readers(std::index_sequence<I...>) {
