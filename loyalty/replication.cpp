@@ -92,11 +92,19 @@ void record_remote_void(Database& database, const std::string& origin, const jso
         .run();
 }
 
+// The field `key` of `payload`, or an empty array. A reference: json::value would copy every lot
+// and entry of every event head office applies.
+const json& field_or_empty_array(const json& payload, const char* key) {
+    static const json empty = json::array();
+    const auto found = payload.find(key);
+    return found == payload.end() ? empty : *found;
+}
+
 // Applies the lots and entries of one journal; returns the members it touched.
 std::set<std::string> apply_journal(PointsBook& book, const json& payload, Timestamp now) {
     std::set<std::string> members;
-    for (const json& lot : payload.value("lots", json::array())) book.add_foreign_lot(lot.get<Lot>());
-    for (const json& item : payload.value("entries", json::array())) {
+    for (const json& lot : field_or_empty_array(payload, "lots")) book.add_foreign_lot(lot.get<Lot>());
+    for (const json& item : field_or_empty_array(payload, "entries")) {
         const LedgerEntry entry = item.get<LedgerEntry>();
         if (book.apply_foreign_entry(entry, now)) members.insert(entry.member_id);
     }
