@@ -206,8 +206,8 @@ std::vector<std::string> members_in_payload(const json& payload) {
 }
 
 SqliteHqStore::SqliteHqStore(Program& program, const Clock& clock) : program_(program), clock_(clock) {
-    program_.database().migrate_component("hq", {{1, hq_schema_v1}, {2, hq_schema_v2}, {3, hq_schema_v3}, {4, hq_schema_v4},
-                                                 {5, hq_schema_v5}});
+    program_.database().migrate_component(
+        "hq", {{1, hq_schema_v1}, {2, hq_schema_v2}, {3, hq_schema_v3}, {4, hq_schema_v4}, {5, hq_schema_v5}});
     // Every till batch dirties many pages (feed rows, ledger, indexes); at SQLite's default of a
     // checkpoint every 1,000 WAL pages the same index pages were copied into the database file
     // over and over, and ingest was bound by those writes. 10,000 pages (about 40 MiB of WAL)
@@ -439,7 +439,8 @@ FeedPage SqliteHqStore::downstream(const std::string& till_id, std::uint64_t aft
     const std::uint64_t head =
         static_cast<std::uint64_t>(database.query_integer("SELECT MAX(version) FROM till_events").value_or(0));
     page.scanned_to = std::max(after_version, head);
-    Statement& rows = database.prepare(std::string("SELECT e.version, e.till_id, e.seq, e.type, e.payload, e.created_at ") +
+    Statement& rows = database.prepare(std::string("SELECT e.version, e.till_id, e.seq, e.type, e.payload, "
+                                                   "e.created_at ") +
                                        feed_for_till + " ORDER BY f.version");
     rows.bind(till_id, signed_of(after_version), signed_of(head), std::string(every_till));
     std::size_t bytes = 0;
