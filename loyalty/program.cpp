@@ -418,6 +418,14 @@ TierStanding Program::State::rows_between(const std::string& member_id, Timestam
     return moved;
 }
 
+// The start of the tier window ending `now`: standing() sums from it and keep_standing() keeps
+// it as the row's window_from, so the two must agree.
+namespace {
+Timestamp tier_window_from(const TierRules& tiers, Timestamp now) {
+    return now - tiers.window_days * seconds_per_day;
+}
+}  // namespace
+
 // The sums over the window (now - window_days, now] start from the member's kept standing, the
 // sums over (window_from, window_to], and add the rows between the old and the new ends:
 // S(from, now] = S(window_from, window_to] + S(window_to, now] - S(window_from, from]: only the
@@ -426,7 +434,7 @@ TierStanding Program::State::rows_between(const std::string& member_id, Timestam
 // record_qualifying keeps the kept sums true as rows arrive, dated in the past or not. Reads
 // only: a summary at checkout must not become a durable write.
 TierStanding Program::State::standing(const std::string& member_id, Timestamp now) {
-    const Timestamp from = now - rules.tiers.window_days * seconds_per_day;
+    const Timestamp from = tier_window_from(rules.tiers, now);
     Timestamp kept_from = from;  // nothing kept: an empty window, (from, from]
     Timestamp kept_to = from;
     TierStanding standing;
@@ -448,7 +456,7 @@ TierStanding Program::State::standing(const std::string& member_id, Timestamp no
 
 TierStanding Program::State::keep_standing(const std::string& member_id, Timestamp now) {
     const TierStanding standing = this->standing(member_id, now);
-    const Timestamp from = now - rules.tiers.window_days * seconds_per_day;
+    const Timestamp from = tier_window_from(rules.tiers, now);
     database
         .prepare("INSERT INTO tier_standings(member_id, window_from, window_to, spend_cents, purchases) "
                  "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(member_id) DO UPDATE SET window_from = ?2, "
