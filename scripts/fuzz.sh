@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets in fuzz/ with clang (build-fuzz/, AddressSanitizer and
-# UndefinedBehaviorSanitizer) and runs each for SECONDS (default 45), starting from its seed
-# corpus in fuzz/corpus/<target>/. A crash stops the run and fails; the input that made it is
-# left in build-fuzz/artifacts/: copy it into fuzz/regressions/<target>/ and CTest replays it
-# from then on (tests/reliability_fuzz_replay_test.cpp). See docs/RELIABILITY.md.
+# UndefinedBehaviorSanitizer) and runs each for SECONDS (default 45), one per core at a time,
+# starting from its seed corpus in fuzz/corpus/<target>/. A crash fails the run; the input that
+# made it is left in build-fuzz/artifacts/: copy it into fuzz/regressions/<target>/ and CTest
+# replays it from then on (tests/reliability_fuzz_replay_test.cpp). See docs/RELIABILITY.md.
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,18 +17,38 @@ cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER="$compiler" -DCMAKE_BUILD
   "-DLOYALTY_SANITIZE=address;undefined" >/dev/null
 build_targets=()
 for target in "${targets[@]}"; do build_targets+=(--target "$target"); done
-cmake --build build-fuzz -j"$(nproc)" "${build_targets[@]}"
+jobs="$(nproc)"
+cmake --build build-fuzz -j"$jobs" "${build_targets[@]}"
 mkdir -p build-fuzz/artifacts
-for target in "${targets[@]}"; do
+# One target's run; its libFuzzer output goes to build-fuzz/<target>.log.
+fuzz_one() {
+  local target="$1"
   # The working corpus grows in build-fuzz; the seeds in the tree stay as they are.
-  corpus="build-fuzz/corpus/$target"
+  local corpus="build-fuzz/corpus/$target"
   mkdir -p "$corpus"
-  seeds=("fuzz/corpus/$target")
+  local seeds=("fuzz/corpus/$target")
   [ -d "fuzz/regressions/$target" ] && seeds+=("fuzz/regressions/$target")
-  echo "fuzzing $target for ${seconds}s"
   "build-fuzz/fuzz/$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
     -print_final_stats=1 -artifact_prefix="build-fuzz/artifacts/$target-" "$corpus" "${seeds[@]}" \
-    2>"build-fuzz/$target.log" || { tail -n 60 "build-fuzz/$target.log"; exit 1; }
-  grep -E "stat::number_of_executed_units|stat::new_units_added" "build-fuzz/$target.log" | tr '\n' ' '
-  echo
+    2>"build-fuzz/$target.log"
+}
+# Each fuzzer is one process on one core: as many run at once as there are cores.
+failed=0
+for ((first = 0; first < ${#targets[@]}; first += jobs)); do
+  group=("${targets[@]:first:jobs}")
+  pids=()
+  for target in "${group[@]}"; do
+    echo "fuzzing $target for ${seconds}s"
+    fuzz_one "$target" &
+    pids+=($!)
+  done
+  for i in "${!group[@]}"; do
+    target="${group[$i]}"
+    if wait "${pids[$i]}"; then
+      echo "$target: $(grep -E "stat::number_of_executed_units|stat::new_units_added" "build-fuzz/$target.log" | tr '\n' ' ')"
+    else
+      echo "$target FAILED:"; tail -n 60 "build-fuzz/$target.log" || true; failed=1
+    fi
+  done
+  [ "$failed" = 0 ] || exit 1
 done
