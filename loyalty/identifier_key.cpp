@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <array>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -13,6 +12,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+
+#include "loyalty/durable_file.hpp"
 
 namespace loyalty {
 
@@ -48,12 +49,6 @@ std::string unhex(std::string_view text) {
     return bytes;
 }
 
-// Flushes what was written to `fd` to the disk and closes it; false if either failed.
-bool sync_and_close(int fd) {
-    const bool synced = ::fsync(fd) == 0;
-    return ::close(fd) == 0 && synced;
-}
-
 // The key is written under a temporary name, flushed, renamed into place and the directory
 // flushed: the hashes the database commits durably from the first enrolment on are useless
 // without it, and a crash must never leave a half-written key (the till would not start).
@@ -67,12 +62,10 @@ std::string create_key_file(const std::string& path) {
     const std::string temporary = path + ".tmp";
     const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     const bool written = fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-    if (fd < 0 || !sync_and_close(fd) || !written || std::rename(temporary.c_str(), path.c_str()) != 0)
+    if (fd < 0 || ::close(fd) != 0 || !written)
         throw std::runtime_error("identifier key " + path + ": cannot be written");
-    const std::string directory = std::filesystem::absolute(path).parent_path().string();
-    const int directory_fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (directory_fd < 0 || !sync_and_close(directory_fd))
-        throw std::runtime_error("identifier key " + path + ": its directory cannot be flushed");
+    flush_file(temporary);
+    rename_durably(temporary, path);
     return std::string(reinterpret_cast<const char*>(key.data()), key.size());
 }
 

@@ -6,6 +6,7 @@
 #include <iostream>
 #include <stdexcept>
 
+#include "loyalty/durable_file.hpp"
 #include "loyalty/store.hpp"
 
 namespace loyalty::pos {
@@ -32,7 +33,10 @@ void backup_database(const std::string& source, const std::string& destination) 
     // A -wal file left beside an older backup would be replayed into the new one.
     fs::remove(destination + "-wal");
     fs::remove(destination + "-shm");
-    fs::rename(partial, destination);
+    // The check's connection checkpointed into the file; a power loss after "backed up" must
+    // not leave the old backup or a torn copy under the name.
+    flush_file(partial);
+    rename_durably(partial, destination);
 }
 
 int run_backup(const std::string& program, const std::vector<std::string>& args) {
