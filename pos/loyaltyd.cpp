@@ -141,8 +141,8 @@ std::function<void()> queued_purchase_retry(std::shared_ptr<Program> program, sy
 
 // The sync agent for the config's "sync" section; throws naming the field when a TLS file or
 // pin is unusable, so a till never starts half-configured.
-std::unique_ptr<sync::TillAgent> make_agent(const pos::TillConfig& config, const Clock& clock,
-                                            const RuleSet& rules) {
+std::unique_ptr<sync::TillAgent> make_agent(const pos::TillConfig& config, const ProgramOptions& options,
+                                            const Clock& clock, const RuleSet& rules) {
     const pos::SyncConfig& section = *config.sync;
     sync::TillAgentSettings settings;
     settings.till_id = config.till_id;
@@ -159,7 +159,7 @@ std::unique_ptr<sync::TillAgent> make_agent(const pos::TillConfig& config, const
     settings.heartbeat_interval = std::chrono::seconds(section.heartbeat_seconds);
     settings.idle_timeout = 3 * settings.heartbeat_interval;
     try {
-        return std::make_unique<sync::TillAgent>(settings, program_options(config), clock, rules);
+        return std::make_unique<sync::TillAgent>(settings, options, clock, rules);
     } catch (const std::exception& error) {
         throw std::runtime_error(std::string("sync: ") + error.what());
     }
@@ -175,8 +175,10 @@ int serve(const pos::TillConfig& config) {
     const std::unique_ptr<Clock> owned_clock = make_clock();
     const Clock& clock = *owned_clock;
     const RuleSet rules = load_rules(config);
-    Program program(program_options(config), clock, rules);
-    std::unique_ptr<sync::TillAgent> agent = config.sync ? make_agent(config, clock, rules) : nullptr;
+    // The till's connections share these options (the identifier key is read once).
+    const ProgramOptions options = program_options(config);
+    Program program(options, clock, rules);
+    std::unique_ptr<sync::TillAgent> agent = config.sync ? make_agent(config, options, clock, rules) : nullptr;
     pos::SyncStatusProvider sync_status;
     pos::RemoteMemberLookup remote_lookup;
     if (agent) {
@@ -201,14 +203,12 @@ int serve(const pos::TillConfig& config) {
     server_config.idle_timeout = config.idle_timeout;
     http::HttpServer server(server_config, std::move(router), metrics);
     PeriodicTask maintenance_task(std::chrono::seconds(config.maintenance_interval_seconds),
-                                  maintenance(std::make_shared<Program>(program_options(config), clock,
-                                                                        program.rules()),
+                                  maintenance(std::make_shared<Program>(options, clock, program.rules()),
                                               clock, config.personal_data_days));
     std::optional<PeriodicTask> queue_task;
     if (agent)
         queue_task.emplace(std::chrono::seconds(config.sync->queued_retry_seconds),
-                           queued_purchase_retry(std::make_shared<Program>(program_options(config), clock,
-                                                                           program.rules()),
+                           queued_purchase_retry(std::make_shared<Program>(options, clock, program.rules()),
                                                  *agent, clock, config));
     http::log_event(http::LogLevel::info, "starting",
                     {{"till_id", config.till_id}, {"rule_version", program.rules().version},
