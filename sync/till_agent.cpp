@@ -90,6 +90,7 @@ struct TillAgent::Impl {
           clock(clock_),
           rules(std::move(rules_)),
           tls_context(tls::make_client_context(settings.tls)),
+          batch_limit(settings.batch_size),
           random(std::random_device{}()) {}
 
     void thread_main();
@@ -107,6 +108,7 @@ struct TillAgent::Impl {
     void start_query(const std::shared_ptr<QueryPromise>& promise, protocol::MemberKey key,
                      std::string value);
     void finish_session(Session& session);
+    void shrink_batches_after(const Session& session);
 
     void store_downstream_version(std::uint64_t version);
     milliseconds backoff_delay(int failures);
@@ -136,6 +138,10 @@ struct TillAgent::Impl {
     asio::cancellation_signal stop_signal;
     std::optional<asio::steady_timer> watchdog;
     std::uint64_t next_query_id = 1;
+    // Events in the next batch: halved when a session ends with a batch unacknowledged, doubled
+    // (up to batch_size) with each acknowledged one. A link too slow to carry a full batch
+    // within the write or read deadlines would otherwise resend the same batch for ever.
+    std::size_t batch_limit;
     std::mt19937_64 random;
 };
 
@@ -228,11 +234,22 @@ asio::awaitable<SessionOutcome> TillAgent::Impl::connect_and_serve() {
 void TillAgent::Impl::finish_session(Session& current) {
     session = nullptr;
     connected = false;
+    if (!stopping) shrink_batches_after(current);
     for (auto& [id, promise] : current.queries) promise->set_value(std::nullopt);
     current.queries.clear();
     const std::string why = current.failure.value_or("stopped");
     if (!stopping) set_error(why);
     log(http::LogLevel::warn, "sync_disconnected", {{"reason", why}});
+}
+
+void TillAgent::Impl::shrink_batches_after(const Session& current) {
+    if (!current.in_flight || current.in_flight->last < current.in_flight->first) return;
+    const auto unacknowledged = static_cast<std::size_t>(current.in_flight->last - current.in_flight->first + 1);
+    const std::size_t smaller = std::max<std::size_t>(1, unacknowledged / 2);
+    if (smaller >= batch_limit) return;
+    batch_limit = smaller;
+    log(http::LogLevel::warn, "sync_batch_smaller",
+        {{"batch_size", batch_limit}, {"unacknowledged", unacknowledged}});
 }
 
 // --- writing ---
@@ -272,11 +289,11 @@ asio::awaitable<bool> TillAgent::Impl::send(Session& current, const protocol::Me
     co_return true;
 }
 
-// The next events after the acknowledged seq, at most batch_size, and fewer if the frame would
+// The next events after the acknowledged seq, at most batch_limit, and fewer if the frame would
 // exceed the peer's maximum. nullopt when there is nothing to send (after the first probe).
 std::optional<protocol::EventBatch> TillAgent::Impl::next_batch(Session& current) {
     const std::vector<OutboxEvent> pending =
-        program->outbox().pending(static_cast<std::int64_t>(settings.batch_size));
+        program->outbox().pending(static_cast<std::int64_t>(batch_limit));
     refresh_pending();
     if (pending.empty() && current.probed) return std::nullopt;
     protocol::EventBatch batch;
@@ -350,6 +367,8 @@ void TillAgent::Impl::on_ack(Session& current, const protocol::Ack& ack) {
     if (acknowledged > outbox.acknowledged()) outbox.acknowledge(acknowledged);
     if (const auto batch = current.in_flight) {
         current.in_flight.reset();
+        if (batch->last >= batch->first && acknowledged >= batch->last)
+            batch_limit = std::min(settings.batch_size, batch_limit * 2);
         if (batch->last >= batch->first && acknowledged < batch->first) {
             // Resending the same batch at once would loop; reconnect with backoff instead.
             current.end("head office acknowledged seq " + std::to_string(ack.highest_contiguous_seq) +

@@ -67,6 +67,9 @@ struct Behaviour {
     // On this connection (1 = the first), store the first half of the first non-empty batch,
     // then drop the TCP connection without an Ack.
     std::size_t cut_mid_batch_on = 0;
+    // A batch of more events than this (0: no limit) is dropped unstored and the connection with
+    // it, as when a slow link cannot carry it within the write deadline.
+    std::size_t drop_batches_over = 0;
     std::size_t close_first_connections = 0;  // dropped right after the TLS handshake
     std::optional<protocol::Error> refuse;    // answered to every Hello
     std::vector<protocol::DownstreamItem> downstream;
@@ -172,6 +175,8 @@ class FakeHeadOffice {
             std::vector<std::uint64_t> seqs;
             for (const auto& event : batch->events) seqs.push_back(event.seq);
             if (!seqs.empty()) seen_.batches.push_back(seqs);
+            if (behaviour_.drop_batches_over != 0 && seqs.size() > behaviour_.drop_batches_over)
+                return protocol::Error{"dropped", ""};
             const bool cut = connection == behaviour_.cut_mid_batch_on && !seqs.empty();
             const std::size_t keep = cut ? seqs.size() / 2 : seqs.size();
             for (std::size_t i = 0; i < keep; ++i)
@@ -337,6 +342,24 @@ TEST_CASE("a connection cut in the middle of a batch loses and duplicates nothin
     CHECK(seen.batches[0].front() == 1);
     CHECK(seen.batches[1].front() == 1);
     CHECK(seen.stored.size() == 10);
+    for (const auto& [seq, times] : seen.stored) CHECK(times == 1);
+}
+
+TEST_CASE("a batch too big to get through goes again in halves, and grows back once acknowledged", "[till_agent]") {
+    Till till;
+    till.sell(10);  // seq 1..20
+    Behaviour narrow;
+    narrow.drop_batches_over = 3;
+    FakeHeadOffice hq(narrow);
+    auto agent = till.agent(hq.port(), 16);
+    REQUIRE(eventually([&] { return till.program.outbox().acknowledged() == 20; }));
+    const Seen seen = hq.seen();
+    std::vector<std::size_t> sizes;
+    for (const auto& batch : seen.batches) sizes.push_back(batch.size());
+    REQUIRE(sizes.size() >= 5);
+    // Dropped at 16, 8 and 4 events; 2 got through, so the next batch doubled (and was dropped).
+    CHECK(std::vector<std::size_t>(sizes.begin(), sizes.begin() + 5) == std::vector<std::size_t>{16, 8, 4, 2, 4});
+    CHECK(seen.stored.size() == 20);
     for (const auto& [seq, times] : seen.stored) CHECK(times == 1);
 }
 
