@@ -243,8 +243,9 @@ void TillAgent::Impl::finish_session(Session& current) {
 }
 
 void TillAgent::Impl::shrink_batches_after(const Session& current) {
-    if (!current.in_flight || current.in_flight->last < current.in_flight->first) return;
-    const auto unacknowledged = static_cast<std::size_t>(current.in_flight->last - current.in_flight->first + 1);
+    const std::optional<Session::Batch>& batch = current.in_flight;
+    if (!batch || batch->last < batch->first) return;
+    const auto unacknowledged = static_cast<std::size_t>(batch->last - batch->first + 1);
     const std::size_t smaller = std::max<std::size_t>(1, unacknowledged / 2);
     if (smaller >= batch_limit) return;
     batch_limit = smaller;
