@@ -175,6 +175,21 @@ OnlineChannel::OnlineChannel(ProgramOptions web_options, Program& hq, HqStore& s
 
 OnlineChannel::~OnlineChannel() = default;
 
+// The card and the phone are each looked up at head office first, so that one a till enrolled
+// is refused here as a duplicate, as the till that holds it would refuse it.
+Result<Recorded<MemberSummary>> OnlineChannel::enroll(const EnrollRequest& request) {
+    for (const MemberRef& key : {MemberRef{"", request.card, ""}, MemberRef{"", "", request.phone}})
+        if (auto ready = impl_->catch_up(&key); !ready) return ready.error();
+    Program& web = impl_->web;
+    return impl_->write<Recorded<MemberSummary>>(nullptr, [&]() -> Result<Recorded<MemberSummary>> {
+        const Result<Recorded<Member>> enrolled = web.enroll(request);
+        if (!enrolled) return enrolled.error();
+        Result<MemberSummary> summary = web.summary(enrolled->result.member_id);
+        if (!summary) return summary.error();
+        return Recorded<MemberSummary>{std::move(*summary), enrolled->replayed};
+    });
+}
+
 Result<Quote> OnlineChannel::quote(const PurchaseRequest& request) {
     if (auto ready = impl_->catch_up(&request.member); !ready) return ready.error();
     return impl_->web.quote(request);
@@ -206,6 +221,11 @@ Program& OnlineChannel::node() { return impl_->web; }
 void add_online_routes(http::Router& router, DatabaseThread& database, OnlineChannel& channel) {
     router.add("GET", "/v1/health", [](const Request&) { return Response::json(200, {{"status", "ok"}}); },
                {.is_public = true});
+    router.add("POST", "/v1/online/members", [&database, &channel](const Request& request) {
+        const Result<EnrollRequest> applicant = parse_enroll_request(request.json_body());
+        if (!applicant) return pos::error_response(applicant.error());
+        return database.call([&channel, &applicant] { return recorded_response(channel.enroll(*applicant)); });
+    });
     router.add("POST", "/v1/online/quote", [&database, &channel](const Request& request) {
         const Result<PurchaseRequest> basket = parse_quote_request(request.json_body());
         if (!basket) return pos::error_response(basket.error());

@@ -20,6 +20,8 @@
 // The node's database is a file of its own (config "online.database"; default beside head
 // office's database, "<name>-web.db"). Its HTTP API is a listener of its own with the shop's
 // bearer token (config "online"), so the admin token never leaves head office:
+//   POST /v1/online/members        a till's /v1/members: a shopper joins on the web shop (201;
+//                                  a replay 200; a card or phone head office knows: 409)
 //   POST /v1/online/quote          a till's /v1/checkout/quote
 //   POST /v1/online/purchases      a till's /v1/purchases (201; a replay 200, Idempotent-Replay)
 //   POST /v1/online/returns        a till's /v1/returns, for orders made online
@@ -75,6 +77,7 @@ class OnlineChannel {
     // As Program's, after bringing the node up to date; writes are ingested by head office
     // before they return. ErrorKind::unavailable if head office could not store them (they are
     // recorded at the node and ingested on the next request: retry with the same key).
+    Result<Recorded<MemberSummary>> enroll(const EnrollRequest& request);
     Result<Quote> quote(const PurchaseRequest& request);
     Result<Recorded<PurchaseResult>> purchase(const PurchaseRequest& request);
     Result<Recorded<ReturnResult>> return_items(const ReturnRequest& request);

@@ -1,7 +1,8 @@
-// Head office's web channel on real SQLite files: an online order earns with the till's rules
-// and counts once at head office and, through the feed, at the member's till; redemptions are
-// checked against head office's ledger; replays, conflicts, returns; the crash between the web
-// node's commit and head office's ingest; and the shop's HTTP API (its token, bad bodies).
+// Head office's web channel on real SQLite files: a shopper enrols online; an online order earns
+// with the till's rules and counts once at head office and, through the feed, at the member's
+// till; redemptions are checked against head office's ledger; replays, conflicts, returns; the
+// crash between the web node's commit and head office's ingest; and the shop's HTTP API (its
+// token, bad bodies).
 #include "hq_online.hpp"
 
 #include <catch2/catch.hpp>
@@ -114,6 +115,39 @@ TEST_CASE("an online order earns with the till's rules and one balance shows at 
     CHECK(balance(chain.till, member) == 123);
     CHECK(chain.till.audit(member).consistent());
     CHECK(chain.channel->summary(member)->balance == 123);
+}
+
+TEST_CASE("a shopper who joins online shops there at once, and a card or phone a till enrolled is refused",
+          "[hq_online]") {
+    OnlineChain chain;
+    const std::string phone = "+447700900123";
+    const auto at_till = chain.till.enroll({valid_card(1), phone, "Ann", ""});
+    REQUIRE(at_till.ok());
+    chain.sync_till_up();
+
+    const EnrollRequest applicant{valid_card(2), "", "Web Shopper", ""};
+    const auto joined = chain.channel->enroll(applicant);
+    REQUIRE(joined.ok());
+    CHECK_FALSE(joined->replayed);
+    const std::string member = joined->result.member.member_id;
+    CHECK(member.starts_with("WEB-SHOP-"));
+    CHECK(chain.hq.find_member({"", valid_card(2), ""})->member_id == member);
+    const auto again = chain.channel->enroll(applicant);
+    REQUIRE(again.ok());
+    CHECK(again->replayed);
+    CHECK(again->result.member.member_id == member);
+    REQUIRE(chain.channel->purchase(order("W1", member, 5000)).ok());
+    CHECK(balance(chain.hq, member) == 50);
+
+    // The web node has never met Ann: head office is asked for each of her identifiers.
+    const auto same_card = chain.channel->enroll({valid_card(1), "", "Not Ann", ""});
+    REQUIRE_FALSE(same_card.ok());
+    CHECK(same_card.error().code == "duplicate_card");
+    const auto same_phone = chain.channel->enroll({valid_card(3), phone, "Not Ann", ""});
+    REQUIRE_FALSE(same_phone.ok());
+    CHECK(same_phone.error().code == "duplicate_phone");
+    CHECK_FALSE(chain.hq.find_member({"", valid_card(3), ""}).ok());
+    CHECK(chain.hq.audit(at_till->result.member_id).consistent());
 }
 
 TEST_CASE("a replayed online order earns once and another order under its txn_id is refused", "[hq_online]") {
@@ -291,6 +325,13 @@ TEST_CASE("the shop's API wants its own token and names the field of a bad body,
     const auto quote = shop.request("POST", "/v1/online/quote", json{{"member_id", member}, {"lines", body["lines"]}});
     CHECK(quote.status == 200);
     CHECK(quote.json()["points"] == 25);
+    const json applicant{{"card", valid_card(7)}, {"name", "Web Shopper"}};
+    CHECK(shop.request("POST", "/v1/online/members", json{{"card", valid_card(7)}}).json()["error"]["field"] ==
+          "name");
+    const auto joined = shop.request("POST", "/v1/online/members", applicant);
+    CHECK(joined.status == 201);
+    CHECK(joined.json()["balance"] == 0);
+    CHECK(shop.request("POST", "/v1/online/members", applicant).status == 200);
     const auto summary = shop.request("GET", "/v1/online/members/" + member);
     CHECK(summary.status == 200);
     CHECK(summary.json()["balance"] == 25);
