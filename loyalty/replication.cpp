@@ -114,10 +114,12 @@ std::set<std::string> apply_journal(PointsBook& book, const json& payload, Times
 }  // namespace
 
 Result<bool> Program::apply_remote_event(const std::string& origin, const OutboxEvent& event) {
-    return state_->transact<bool>([&] { return apply_remote_event_in_transaction(origin, event); });
+    return state_->transact<bool>(
+        [&] { return apply_remote_event_in_transaction(origin, event.seq, event.type, event.payload); });
 }
 
-Result<bool> Program::apply_remote_event_in_transaction(const std::string& origin, const OutboxEvent& event) {
+Result<bool> Program::apply_remote_event_in_transaction(const std::string& origin, std::int64_t seq,
+                                                        const std::string& type, const json& payload) {
     State& s = *state_;
     s.book.take_journal();
     s.refresh_rules();  // a refused rules event leaves its version in memory only
@@ -126,16 +128,15 @@ Result<bool> Program::apply_remote_event_in_transaction(const std::string& origi
         s.database
             .prepare("INSERT INTO applied_events(origin, seq, type, applied_at) VALUES (?, ?, ?, ?) "
                      "ON CONFLICT DO NOTHING")
-            .bind(origin, event.seq, event.type, now)
+            .bind(origin, seq, type, now)
             .run();
         if (s.database.changes() == 0) return false;
         try {
-            const json& payload = event.payload;
             if (origin == offers_origin) {
-                s.apply_offer_event(event.type, payload, now);
+                s.apply_offer_event(type, payload, now);
                 return true;
             }
-            if (event.type == "rules") {
+            if (type == "rules") {
                 auto rules = parse_rules(payload.at("rules"));
                 if (!rules) return rules.error();
                 // An older or identical version is already superseded here: nothing to do.
@@ -151,7 +152,7 @@ Result<bool> Program::apply_remote_event_in_transaction(const std::string& origi
                                      origin + "/" + q.at("operation_id").get<std::string>()});
                 touched.insert(q.at("member_id").get<std::string>());
             }
-            if (event.type == "purchase") {
+            if (type == "purchase") {
                 record_remote_purchase(s.database, origin, payload);
                 const json& result = payload.at("result");
                 s.record_offer_uses(origin + "/" + result.at("txn_id").get<std::string>(),
@@ -159,16 +160,16 @@ Result<bool> Program::apply_remote_event_in_transaction(const std::string& origi
                                     result.value("offers", std::vector<AppliedOffer>{}),
                                     timestamp_of(result.at("created_at")));
             }
-            if (event.type == "return") record_remote_return(s.database, origin, payload);
-            if (event.type == "member_erased") s.erase_member(payload.at("member_id").get<std::string>(), now);
-            if (event.type == "consent")
+            if (type == "return") record_remote_return(s.database, origin, payload);
+            if (type == "member_erased") s.erase_member(payload.at("member_id").get<std::string>(), now);
+            if (type == "consent")
                 s.record_consent(payload.at("member_id").get<std::string>(), payload.at("consent").get<Consent>());
             if (payload.contains("engagement"))
                 s.record_engagement(payload.at("member").at("member_id").get<std::string>(), payload.at("engagement"));
-            if (event.type == "satisfaction")
+            if (type == "satisfaction")
                 s.record_satisfaction_row(origin + "/" + payload.at("txn_id").get<std::string>(), payload,
                                           timestamp_of(payload.at("recorded_at")));
-            if (event.type == "void") {
+            if (type == "void") {
                 record_remote_void(s.database, origin, payload);
                 s.void_offer_uses(origin + "/" + payload.at("result").at("txn_id").get<std::string>());
             }
@@ -177,7 +178,7 @@ Result<bool> Program::apply_remote_event_in_transaction(const std::string& origi
             throw;  // not the event's fault: the caller's transaction rolls back whole
         } catch (const std::exception& error) {  // json::exception, std::invalid_argument
             return Error{ErrorKind::invalid, "malformed_event",
-                         "event " + std::to_string(event.seq) + " (" + event.type + ") from " + origin +
+                         "event " + std::to_string(seq) + " (" + type + ") from " + origin +
                              " is malformed: " + error.what(),
                          "payload"};
         }

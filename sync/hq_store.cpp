@@ -348,8 +348,8 @@ BatchOutcome SqliteHqStore::apply_batch(const std::string& till_id, std::span<co
                                     "seq"};
             break;
         }
-        const OutboxEvent outbox_event{signed_of(event.seq), event.type, event.payload, event.created_at};
-        const Result<bool> applied = program_.apply_remote_event_in_transaction(till_id, outbox_event);
+        const Result<bool> applied = program_.apply_remote_event_in_transaction(till_id, signed_of(event.seq),
+                                                                                event.type, event.payload);
         if (!applied) {
             outcome.stopped = applied.error();
             refused_at = static_cast<std::size_t>(&event - events.data());
@@ -551,7 +551,7 @@ Result<Done> SqliteHqStore::publish_event(std::string_view origin_name, const st
                      database.query_integer("SELECT COALESCE(MAX(seq), 0) FROM applied_events WHERE origin = ?", origin)
                          .value_or(0));
     const Timestamp now = clock_.now();
-    const Result<bool> applied = program_.apply_remote_event_in_transaction(origin, {seq, type, payload, now});
+    const Result<bool> applied = program_.apply_remote_event_in_transaction(origin, seq, type, payload);
     if (!applied) return applied.error();
     database.prepare("INSERT INTO till_events(till_id, seq, type, payload, created_at) VALUES (?, ?, ?, ?, ?)")
         .bind(origin, seq, type, payload.dump(), now)

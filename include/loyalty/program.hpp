@@ -163,8 +163,10 @@ public:
     // have written part of itself: the caller must then roll its transaction back (head office
     // applies the events before it again). No savepoint per event: its statement journal cost
     // head office a quarter of its ingest time. Storage failures throw StorageError; the
-    // caller's transaction then rolls back whole.
-    Result<bool> apply_remote_event_in_transaction(const std::string& origin, const OutboxEvent& event);
+    // caller's transaction then rolls back whole. The event comes in parts, the payload by
+    // reference, so head office applies what it parsed from a till's frame without copying it.
+    Result<bool> apply_remote_event_in_transaction(const std::string& origin, std::int64_t seq,
+                                                   const std::string& type, const nlohmann::json& payload);
     // Everything this node knows about a member, for a node that has never seen them.
     Result<nlohmann::json> member_snapshot(const std::string& member_id);
     // Takes in a snapshot; entries already known are skipped, so importing twice is harmless.
