@@ -36,6 +36,17 @@ TEST_CASE("timestamps format and parse strictly") {
     CHECK(format_timestamp(-1) == "1969-12-31T23:59:59Z");
 }
 
+// parse_timestamp reads the written form digit by digit and hands anything else to sscanf, which
+// has always read a sign or a short field: what is accepted must not depend on the path taken.
+TEST_CASE("timestamps off the written form are read as sscanf reads them") {
+    CHECK(parse_timestamp("+026-11-23").value() == days_from_civil({26, 11, 23}) * seconds_per_day);
+    CHECK_FALSE(parse_timestamp("2026-11-23T8:37:03Z ").has_value());
+    CHECK_FALSE(parse_timestamp("2026-11-2a").has_value());
+    CHECK_FALSE(parse_timestamp("2026-1-023").has_value());
+    CHECK_FALSE(parse_timestamp("2026-11-23T08:37:03z").has_value());
+    CHECK_FALSE(parse_timestamp("2026-11-23T08:37:0Z").has_value());
+}
+
 TEST_CASE("ManualClock moves only when told") {
     ManualClock clock(1000);
     CHECK(clock.now() == 1000);
