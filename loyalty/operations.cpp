@@ -359,8 +359,8 @@ Result<Recorded<PurchaseResult>> Program::purchase(const PurchaseRequest& unchec
                              earned.net_cents, earned.points, line_qualifying)
                 .run();
         }
-        const json activity =
-            s.record_qualifying({member->member_id, now, qualifying, 1, request.txn_id});
+        const QualifyingActivity activity{member->member_id, now, qualifying, 1, request.txn_id};
+        s.record_qualifying(activity);
         s.record_offer_uses(s.use_key(request.txn_id), member->member_id, pricing->offered.applied, now);
 
         result.txn_id = request.txn_id;
@@ -438,9 +438,9 @@ Result<Recorded<ReturnResult>> Program::return_items(const ReturnRequest& unchec
             result.entry_ids.push_back(s.book.credit(posting, EntryKind::redeem_refund,
                                                      result.points_refunded,
                                                      expiry_for(s.rules, now), now).entry_id);
-        const json activity = s.record_qualifying({purchase->member_id, purchase->created_at,
-                                                    -qualifying_back, fully_returned ? -1 : 0,
-                                                    request.return_id});
+        const QualifyingActivity activity{purchase->member_id, purchase->created_at, -qualifying_back,
+                                          fully_returned ? -1 : 0, request.return_id};
+        s.record_qualifying(activity);
         result.return_id = request.return_id;
         result.original_txn_id = request.original_txn_id;
         result.member_id = purchase->member_id;
@@ -500,8 +500,9 @@ Result<Recorded<VoidResult>> Program::void_purchase(const std::string& txn_id) {
                                                      expiry_for(s.rules, now), now).entry_id);
         s.database.prepare("UPDATE purchases SET status = 'voided' WHERE txn_id = ?").bind(txn_id).run();
         s.void_offer_uses(s.use_key(txn_id));
-        const json activity = s.record_qualifying(
-            {purchase->member_id, purchase->created_at, -qualifying, -1, posting.operation_id});
+        const QualifyingActivity activity{purchase->member_id, purchase->created_at, -qualifying, -1,
+                                          posting.operation_id};
+        s.record_qualifying(activity);
         result.txn_id = txn_id;
         result.member_id = purchase->member_id;
         result.points_reversed = earned;

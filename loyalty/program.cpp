@@ -384,7 +384,15 @@ Result<Member> Program::replace_card(const std::string& raw_lost, const std::str
 
 // --- read side ---
 
-nlohmann::json Program::State::record_qualifying(const QualifyingActivity& activity) {
+void to_json(nlohmann::json& out, const QualifyingActivity& activity) {
+    out = {{"member_id", activity.member_id},
+           {"purchased_at", format_timestamp(activity.purchased_at)},
+           {"spend_cents", activity.spend_cents},
+           {"purchases", activity.purchases},
+           {"operation_id", activity.operation_id}};
+}
+
+void Program::State::record_qualifying(const QualifyingActivity& activity) {
     database
         .prepare("INSERT INTO qualifying_activity(member_id, purchased_at, spend_cents, purchases, "
                  "operation_id) VALUES (?, ?, ?, ?, ?)")
@@ -397,11 +405,6 @@ nlohmann::json Program::State::record_qualifying(const QualifyingActivity& activ
                  "WHERE member_id = ?3 AND window_from < ?4 AND ?4 <= window_to")
         .bind(activity.spend_cents, activity.purchases, activity.member_id, activity.purchased_at)
         .run();
-    return {{"member_id", activity.member_id},
-            {"purchased_at", format_timestamp(activity.purchased_at)},
-            {"spend_cents", activity.spend_cents},
-            {"purchases", activity.purchases},
-            {"operation_id", activity.operation_id}};
 }
 
 // The member's qualifying rows dated in (a, b], negated if b < a: what moving an end of a

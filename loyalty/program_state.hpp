@@ -18,6 +18,10 @@ struct QualifyingActivity {
     std::string operation_id;
 };
 
+// The row as the operation's outbox event carries it, so that other nodes count the same
+// activity for the member's tier.
+void to_json(nlohmann::json& out, const QualifyingActivity& activity);
+
 struct Program::State {
     State(ProgramOptions options, const Clock& clock);
 
@@ -71,9 +75,8 @@ struct Program::State {
     // Keeps `consent` in the member's history, and as their consent if newer than what is held.
     bool record_consent(const std::string& member_id, const Consent& consent);
 
-    // Stores the row and returns it as JSON for the operation's outbox event, so that other
-    // nodes count the same activity for the member's tier.
-    nlohmann::json record_qualifying(const QualifyingActivity& activity);
+    // Stores the row. Not as JSON: head office, which records every till's rows, has no use for it.
+    void record_qualifying(const QualifyingActivity& activity);
     TierStanding standing(const std::string& member_id, Timestamp now);
     // standing(), kept as the member's tier_standings row for the next one to start from.
     TierStanding keep_standing(const std::string& member_id, Timestamp now);
