@@ -64,6 +64,8 @@ struct Session {
     struct Batch {
         std::int64_t first = 0;
         std::int64_t last = 0;
+        bool empty() const { return last < first; }
+        std::size_t size() const { return empty() ? 0 : static_cast<std::size_t>(last - first + 1); }
     };
     std::optional<Batch> in_flight;
     bool probed = false;  // the first batch, even an empty one, asks head office for an Ack
@@ -243,9 +245,8 @@ void TillAgent::Impl::finish_session(Session& current) {
 }
 
 void TillAgent::Impl::shrink_batches_after(const Session& current) {
-    const std::optional<Session::Batch>& batch = current.in_flight;
-    if (!batch || batch->last < batch->first) return;
-    const auto unacknowledged = static_cast<std::size_t>(batch->last - batch->first + 1);
+    if (!current.in_flight || current.in_flight->empty()) return;
+    const std::size_t unacknowledged = current.in_flight->size();
     const std::size_t smaller = std::max<std::size_t>(1, unacknowledged / 2);
     if (smaller >= batch_limit) return;
     batch_limit = smaller;
@@ -368,9 +369,9 @@ void TillAgent::Impl::on_ack(Session& current, const protocol::Ack& ack) {
     if (acknowledged > outbox.acknowledged()) outbox.acknowledge(acknowledged);
     if (const auto batch = current.in_flight) {
         current.in_flight.reset();
-        if (batch->last >= batch->first && acknowledged >= batch->last)
+        if (!batch->empty() && acknowledged >= batch->last)
             batch_limit = std::min(settings.batch_size, batch_limit * 2);
-        if (batch->last >= batch->first && acknowledged < batch->first) {
+        if (!batch->empty() && acknowledged < batch->first) {
             // Resending the same batch at once would loop; reconnect with backoff instead.
             current.end("head office acknowledged seq " + std::to_string(ack.highest_contiguous_seq) +
                         " for a batch of seq " + std::to_string(batch->first) + ".." +
