@@ -3,9 +3,12 @@
 // (every purchase acknowledged and counted once), never because something was slow.
 //
 //   checkout_bench [purchases per run, default 2000] [members in the till's database, default 100]
+//                  [earlier purchases per member, default 0]
 //
 // The daemon's resident memory (VmRSS now, VmHWM peak, from /proc) is printed idle and after
-// the load; the members are enrolled in its database before it starts.
+// the load; the members are enrolled in its database before it starts, each with the given
+// number of earlier purchases (a till in service holds every member's lots and purchases, and
+// a checkout must not get slower as they grow).
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -92,13 +95,27 @@ bool core_purchases(const fs::path& file, Durability durability, int purchases, 
            recorded == purchases;
 }
 
-// The till's database with `count` members, enrolled through the core as loyaltyd would; their ids.
-std::vector<std::string> enrolled_till(const fs::path& file, int count) {
+// The till's database with `count` members, enrolled through the core as loyaltyd would, each
+// with `history` earlier purchases; their ids and the points those purchases earned.
+struct EnrolledTill {
+    std::vector<std::string> members;
+    std::vector<long> points_earned;
+};
+
+EnrolledTill enrolled_till(const fs::path& file, int count, int history) {
     const SystemClock clock;
     Program program({file.string(), "B-T1", Durability::normal}, clock, parse_rules_text(default_rules_text()).value());
-    std::vector<std::string> members;
-    for (int m = 0; m < count; ++m) members.push_back(program.enroll({card(m), "", "Bench", ""}).value().result.member_id);
-    return members;
+    EnrolledTill till;
+    for (int m = 0; m < count; ++m) {
+        till.members.push_back(program.enroll({card(m), "", "Bench", ""}).value().result.member_id);
+        till.points_earned.push_back(0);
+        for (int h = 0; h < history; ++h) {
+            const PurchaseRequest earlier{"H" + std::to_string(m) + "-" + std::to_string(h),
+                                          {till.members.back(), "", ""}, {{"TEA", "grocery", 1, 1250, 0}}, 0};
+            till.points_earned.back() += program.purchase(earlier).value().result.points_earned;
+        }
+    }
+    return till;
 }
 
 void print_memory(const char* when, pid_t pid) {
@@ -157,6 +174,7 @@ DaemonRun daemon_purchases(std::uint16_t port, const std::vector<std::string>& m
 int main(int argc, char** argv) {
     const int purchases = argc > 1 ? std::stoi(argv[1]) : 2000;
     const int till_members = argc > 2 ? std::stoi(argv[2]) : member_count;
+    const int history = argc > 3 ? std::stoi(argv[3]) : 0;
     const fs::path dir = scratch_dir();
     bool ok = true;
     std::printf("checkout_bench: %d purchases per run on %s\n\n", purchases, machine().c_str());
@@ -172,8 +190,10 @@ int main(int argc, char** argv) {
     std::printf("%-44s %10.2f %10.2f\n\n", "core / bare", core_full / bare_full, core_normal / bare_normal);
 
     bench::Stopwatch enrolment;
-    const std::vector<std::string> members = enrolled_till(dir / "till.db", till_members);
-    std::printf("%d members enrolled in the till's database in %.1f s\n", till_members, enrolment.lap());
+    const EnrolledTill till = enrolled_till(dir / "till.db", till_members, history);
+    const std::vector<std::string>& members = till.members;
+    std::printf("%d members with %d earlier purchases each enrolled in the till's database in %.1f s\n",
+                till_members, history, enrolment.lap());
     test::ChildProcess daemon(LOYALTYD_PATH, {"--listen", "127.0.0.1:0", "--db", (dir / "till.db").string()}, {},
                               dir / "loyaltyd.log");
     const std::uint16_t port = daemon.wait_for_listening_port();
@@ -195,7 +215,8 @@ int main(int argc, char** argv) {
     // Every acknowledged purchase counted exactly once (only the first `purchases` members bought).
     long balance = 0;
     for (std::size_t m = 0; m < members.size() && m < static_cast<std::size_t>(purchases); ++m)
-        balance += setup.request("GET", "/v1/members/" + members[m]).json()["balance"].get<long>();
+        balance += setup.request("GET", "/v1/members/" + members[m]).json()["balance"].get<long>() -
+                   till.points_earned[m];
     if (balance != points_earned) {
         std::printf("CHECK FAILED: balance %ld, acknowledged earnings %ld\n", balance, points_earned);
         ok = false;

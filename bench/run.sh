@@ -7,6 +7,7 @@
 # Sizes, from the environment (defaults in brackets):
 #   LOYALTY_BENCH_PURCHASES [2000]          checkout: purchases per run
 #   LOYALTY_BENCH_TILL_MEMBERS [100000]     checkout: members in loyaltyd's database (memory)
+#   LOYALTY_BENCH_TILL_HISTORY [1]          checkout: earlier purchases each of them made
 #   LOYALTY_BENCH_TILLS [50]                ingest: tills sending at once
 #   LOYALTY_BENCH_EVENTS_PER_TILL [400]     ingest: events each of them sends
 #   LOYALTY_BENCH_CATCH_UP_EVENTS [10000]   ingest: events of the till that was offline a week
@@ -43,7 +44,8 @@ run() {  # run COMMAND...: runs a benchmark, counts whether its correctness chec
     if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $*"; fi
 }
 
-run "$build/bench/checkout_bench" "${LOYALTY_BENCH_PURCHASES:-2000}" "${LOYALTY_BENCH_TILL_MEMBERS:-100000}"
+run "$build/bench/checkout_bench" "${LOYALTY_BENCH_PURCHASES:-2000}" "${LOYALTY_BENCH_TILL_MEMBERS:-100000}" \
+    "${LOYALTY_BENCH_TILL_HISTORY:-1}"
 run "$build/bench/ingest_bench" "${LOYALTY_BENCH_EVENTS_PER_TILL:-400}" "${LOYALTY_BENCH_CATCH_UP_EVENTS:-10000}" \
     "${LOYALTY_BENCH_TILLS:-50}"
 for members in ${LOYALTY_BENCH_RFM_MEMBERS:-100000 1000000}; do

@@ -288,12 +288,19 @@ CREATE TABLE tier_standings (
 ) STRICT, WITHOUT ROWID;
 )sql";
 
+// Every lot of one member, whatever its remaining points: the member's debt lot, the lots a
+// member snapshot carries to another store, the audit. Without it each of these read the whole
+// lots table, every lot of every member (on head office, the chain's).
+constexpr std::string_view schema_v11 = R"sql(
+CREATE INDEX lots_by_member ON lots(member_id);
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& program_migrations() {
     static const std::vector<Migration> migrations = {
         {1, schema_v1}, {2, schema_v2}, {3, schema_v3}, {4, schema_v4}, {5, schema_v5}, {6, schema_v6},
-        {7, schema_v7}, {8, schema_v8}, {9, schema_v9}, {10, schema_v10}};
+        {7, schema_v7}, {8, schema_v8}, {9, schema_v9}, {10, schema_v10}, {11, schema_v11}};
     return migrations;
 }
 
