@@ -60,19 +60,38 @@ Timestamp add_months(Timestamp t, int months) {
     return days_from_civil(date) * seconds_per_day + time_of_day;
 }
 
+namespace {
+
+// Writes `value` as `width` decimal digits, zero-padded, at `out`.
+void put_digits(char* out, std::int64_t value, int width) {
+    for (int i = width - 1; i >= 0; --i, value /= 10) out[i] = static_cast<char>('0' + value % 10);
+}
+
+}  // namespace
+
+// Written digit by digit rather than with snprintf: a purchase formats about eight dates and
+// timestamps, and snprintf was 2% of its instructions. Years outside 0..9999 keep printf's form.
 std::string format_date(Timestamp t) {
     const CivilDate date = civil_from_days(day_number(t));
-    char text[16];
-    std::snprintf(text, sizeof text, "%04d-%02u-%02u", date.year, date.month, date.day);
+    if (date.year < 0 || date.year > 9999) {
+        char text[32];
+        std::snprintf(text, sizeof text, "%04d-%02u-%02u", date.year, date.month, date.day);
+        return text;
+    }
+    std::string text = "0000-00-00";
+    put_digits(text.data(), date.year, 4);
+    put_digits(text.data() + 5, date.month, 2);
+    put_digits(text.data() + 8, date.day, 2);
     return text;
 }
 
 std::string format_timestamp(Timestamp t) {
     const Timestamp seconds = t - day_number(t) * seconds_per_day;
-    char text[16];
-    std::snprintf(text, sizeof text, "T%02d:%02d:%02dZ", static_cast<int>(seconds / 3600),
-                  static_cast<int>(seconds / 60 % 60), static_cast<int>(seconds % 60));
-    return format_date(t) + text;
+    char time_of_day[] = "T00:00:00Z";
+    put_digits(time_of_day + 1, seconds / 3600, 2);
+    put_digits(time_of_day + 4, seconds / 60 % 60, 2);
+    put_digits(time_of_day + 7, seconds % 60, 2);
+    return format_date(t) + time_of_day;
 }
 
 namespace {

@@ -1,5 +1,8 @@
 #include "loyalty/clock.hpp"
 
+#include <cstdio>
+#include <string>
+
 #include <catch2/catch.hpp>
 
 using namespace loyalty;
@@ -54,4 +57,26 @@ TEST_CASE("ManualClock moves only when told") {
     CHECK(clock.now() == 1000 + 2 * seconds_per_day);
     clock.set(5);
     CHECK(clock.now() == 5);
+}
+
+// format_date and format_timestamp write digits themselves; they must write exactly what
+// printf's "%04d-%02u-%02uT%02d:%02d:%02dZ" writes, for every year printf's form can take.
+TEST_CASE("timestamps are written as printf writes them, from year 0 to past 9999") {
+    const auto printf_form = [](Timestamp t) {
+        const CivilDate date = civil_from_days(day_number(t));
+        const Timestamp seconds = t - day_number(t) * seconds_per_day;
+        char text[64];
+        std::snprintf(text, sizeof text, "%04d-%02u-%02uT%02d:%02d:%02dZ", date.year, date.month, date.day,
+                      static_cast<int>(seconds / 3600), static_cast<int>(seconds / 60 % 60),
+                      static_cast<int>(seconds % 60));
+        return std::string(text);
+    };
+    const Timestamp first = days_from_civil({-2, 12, 30}) * seconds_per_day;
+    const Timestamp last = days_from_civil({10001, 1, 2}) * seconds_per_day;
+    // A prime step lands on every hour, minute and second over the range.
+    for (Timestamp t = first; t < last; t += 7'919'993) {
+        INFO(t);
+        REQUIRE(format_timestamp(t) == printf_form(t));
+        REQUIRE(format_date(t) == printf_form(t).substr(0, printf_form(t).find('T')));
+    }
 }

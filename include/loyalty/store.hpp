@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -135,10 +136,16 @@ public:
     void backup_to(const std::string& destination);
 
 private:
+    // Finds a statement by its SQL text without building a std::string for every lookup.
+    struct SqlHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view sql) const { return std::hash<std::string_view>{}(sql); }
+    };
+
     void migrate(const std::vector<Migration>& migrations);
 
     sqlite3* db_ = nullptr;
-    std::unordered_map<std::string, std::unique_ptr<Statement>> statements_;
+    std::unordered_map<std::string, std::unique_ptr<Statement>, SqlHash, std::equal_to<>> statements_;
 };
 
 // RAII write transaction: BEGIN IMMEDIATE on construction, ROLLBACK in the destructor unless
