@@ -3,7 +3,8 @@
 // The first input byte picks how the rest is cut into feed() calls, so frames split at every
 // possible boundary are tried. What must hold: the decoder never crashes or throws, never
 // buffers more than one maximum frame, its first error is final, and every message it accepts
-// encodes back to a frame that decodes to the same message.
+// encodes back to a frame that decodes to the same message, and a batch's payloads keep their
+// frame text only where it is what dump() writes.
 #include "loyalty/protocol.hpp"
 
 #include <cstdint>
@@ -18,6 +19,14 @@ constexpr std::uint32_t max_frame_size = 64 * 1024;
 
 void check(bool condition) {
     if (!condition) std::abort();
+}
+
+// A payload's kept frame text must be exactly what dump() writes: head office stores it as that.
+void check_payload_texts(const Message& message) {
+    if (const auto* batch = std::get_if<EventBatch>(&message)) {
+        for (const Event& event : batch->events)
+            check(!event.payload_text || *event.payload_text == event.payload.dump());
+    }
 }
 
 void check_round_trip(const Message& message) {
@@ -41,6 +50,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         decoder.feed(stream.subspan(offset, std::min(chunk, stream.size() - offset)));
         while (const auto message = decoder.next()) {
             check(!failed);
+            check_payload_texts(*message);
             check_round_trip(*message);
         }
         if (decoder.error()) failed = true;

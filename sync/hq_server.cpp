@@ -11,6 +11,7 @@
 #include <optional>
 #include <thread>
 
+#include "async_semaphore.hpp"
 #include "loyalty/json_log.hpp"
 
 namespace loyalty::hq {
@@ -226,18 +227,40 @@ class SyncServer::Impl {
 
     asio::awaitable<void> reader(Session& session) {
         while (!session.closing) {
-            auto received = co_await session.connection.read(config_.idle_timeout);
+            auto received = co_await session.connection.read_frame(config_.idle_timeout);
             if (auto* failure = std::get_if<tls::ConnectionError>(&received)) {
-                // closed: the till hung up between frames, the normal end. timeout: idle too long.
-                if (failure->kind != tls::ConnectionError::Kind::closed && !session.closing)
-                    log_event(LogLevel::info, "till_connection_ended",
-                              {{"till_id", session.till_id},
-                               {"kind", tls::name_of(failure->kind)},
-                               {"message", failure->message}});
+                reading_ended(session, *failure);
                 co_return;
             }
-            if (!co_await handle(session, std::get<protocol::Message>(received))) co_return;
+            if (!co_await receive(session, std::get<protocol::Frame>(received))) co_return;
         }
+    }
+
+    void reading_ended(const Session& session, const tls::ConnectionError& failure) {
+        // closed: the till hung up between frames, the normal end. timeout: idle too long.
+        if (failure.kind != tls::ConnectionError::Kind::closed && !session.closing)
+            log_event(LogLevel::info, "till_connection_ended",
+                      {{"till_id", session.till_id}, {"kind", tls::name_of(failure.kind)},
+                       {"message", failure.message}});
+    }
+
+    // An event batch waits for its turn before it is parsed, and keeps it until it is stored
+    // (docs/BENCHMARKS.md, step 5); other messages are small and handled at once. false: the
+    // session must end.
+    asio::awaitable<bool> receive(Session& session, const protocol::Frame& frame) {
+        if (frame.type != protocol::MessageType::event_batch)
+            co_return co_await decode_and_handle(session, frame);
+        const AsyncSemaphore::Permit turn = co_await batch_turns_.acquire();
+        co_return co_await decode_and_handle(session, frame);
+    }
+
+    asio::awaitable<bool> decode_and_handle(Session& session, const protocol::Frame& frame) {
+        auto decoded = tls::FramedConnection::decode(frame);
+        if (auto* failure = std::get_if<tls::ConnectionError>(&decoded)) {
+            reading_ended(session, *failure);
+            co_return false;
+        }
+        co_return co_await handle(session, std::get<protocol::Message>(decoded));
     }
 
     // false: the session must end.
@@ -398,6 +421,7 @@ class SyncServer::Impl {
     HqStore& store_;
     std::shared_ptr<http::MetricsRegistry> metrics_;
     std::optional<asio::ssl::context> context_;  // before io_: connections use it until io_ goes
+    AsyncSemaphore batch_turns_{config_.parsed_batches};  // before io_, for the same reason
     asio::io_context io_{1};
     tcp::acceptor acceptor_;
     std::uint16_t port_ = 0;

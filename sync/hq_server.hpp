@@ -96,6 +96,10 @@ struct SyncServerConfig {
     std::size_t downstream_max_items = 200;
     std::size_t downstream_max_bytes = 512 * 1024;  // well under the 1 MiB frame limit
     std::size_t downstream_window = 4;               // Downstream messages sent, not yet acked
+    // Event batches parsed and not yet stored, over all tills (at least 1): the database thread
+    // stores one while the next is parsed. The others wait as the bytes they came in (a parsed
+    // batch takes several times their memory), and are parsed in the order they arrived.
+    std::size_t parsed_batches = 2;
 };
 
 class SyncServer {

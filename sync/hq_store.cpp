@@ -378,7 +378,8 @@ bool SqliteHqStore::reuses_sequence(const std::string& till_id, const protocol::
     bool differs = false;
     if (stored.step())
         differs = stored.text(0) != event.type ||
-                  (stored.integer(2) == 0 && !event.payload.contains("erased") && stored.text(1) != event.payload.dump());
+                  (stored.integer(2) == 0 && !event.payload.contains("erased") &&
+                   stored.text(1) != protocol::payload_text(event));
     stored.reset();
     return differs;
 }
@@ -389,7 +390,7 @@ void SqliteHqStore::record_event(const std::string& till_id, const protocol::Eve
     database
         .prepare("INSERT INTO till_events(till_id, seq, type, payload, created_at) VALUES (?, ?, ?, ?, ?) "
                  "ON CONFLICT(till_id, seq) DO NOTHING")
-        .bind(till_id, signed_of(event.seq), event.type, event.payload.dump(), event.created_at)
+        .bind(till_id, signed_of(event.seq), event.type, protocol::payload_text(event), event.created_at)
         .run();
     if (database.changes() > 0) {
         const std::int64_t version = *database.query_integer("SELECT last_insert_rowid()");

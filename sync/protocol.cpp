@@ -1,5 +1,7 @@
 #include "loyalty/protocol.hpp"
 
+#include "canonical_json.hpp"
+
 #include <array>
 #include <limits>
 #include <span>
@@ -285,11 +287,42 @@ constexpr std::array<BodyReader, sizeof...(I)> make_body_readers(std::index_sequ
 constexpr auto body_readers =
     make_body_readers(std::make_index_sequence<std::variant_size_v<Message>>{});
 
-BodyResult decode_body(std::uint8_t type, std::span<const std::uint8_t> bytes) {
-    const std::string_view name = message_names[type - 1];
+// The text of each event's payload in an EventBatch body, in order, when the whole body is
+// canonical - as every till writes it, encode() being one dump() of the message: each is then
+// exactly what dump() writes for that payload. Empty if the body is not canonical.
+std::vector<std::string_view> canonical_payloads(std::string_view body) {
+    std::vector<std::string_view> payloads;
+    CanonicalWalk walk(body);
+    const auto payload = [&] {
+        const std::size_t start = walk.position();
+        if (!walk.value()) return false;
+        payloads.push_back(body.substr(start, walk.position() - start));
+        return true;
+    };
+    const auto event = [&] {
+        return walk.object(
+            [&](std::string_view field) { return field == "payload" ? payload() : walk.value(); });
+    };
+    const bool canonical = walk.object([&](std::string_view key) {
+        return key == "events" ? walk.array(event) : walk.value();
+    });
+    if (!canonical || !walk.at_end()) payloads.clear();
+    return payloads;
+}
+
+// Keeps each payload's text when it is the form head office stores (see Event::payload_text).
+void keep_payload_texts(EventBatch& batch, std::string_view body) {
+    const std::vector<std::string_view> texts = canonical_payloads(body);
+    // A body that decoded has one payload per event; the count guards the pairing all the same.
+    if (texts.size() != batch.events.size()) return;
+    for (std::size_t i = 0; i < texts.size(); ++i) batch.events[i].payload_text.emplace(texts[i]);
+}
+
+BodyResult decode_body(MessageType type, std::string_view text) {
+    const std::string_view name = message_names[static_cast<std::size_t>(type) - 1];
     json object;
     try {
-        object = json::parse(bytes.begin(), bytes.end());
+        object = json::parse(text);
     } catch (const json::parse_error& parse_error) {
         // nlohmann's text carries the byte offset of the fault, which is worth keeping.
         return DecodeError{DecodeErrc::bad_json,
@@ -302,10 +335,18 @@ BodyResult decode_body(std::uint8_t type, std::span<const std::uint8_t> bytes) {
     if (!object.is_object()) {
         return DecodeError{DecodeErrc::bad_json, std::string(name) + " body is not a JSON object"};
     }
-    return body_readers[type - 1](object, name);
+    BodyResult result = body_readers[static_cast<std::size_t>(type) - 1](object, name);
+    if (auto* message = std::get_if<Message>(&result)) {
+        if (auto* batch = std::get_if<EventBatch>(message)) keep_payload_texts(*batch, text);
+    }
+    return result;
 }
 
 bool known_type(std::uint8_t type) { return type >= 1 && type <= message_names.size(); }
+
+std::string unknown_type_message(std::uint8_t type) {
+    return "message type " + std::to_string(type) + " is unknown";
+}
 
 std::uint32_t read_big_endian(const std::uint8_t* bytes) {
     return std::uint32_t{bytes[0]} << 24 | std::uint32_t{bytes[1]} << 16 |
@@ -347,6 +388,16 @@ std::string_view name_of(DecodeErrc code) {
             return "truncated";
     }
     return "unknown";
+}
+
+std::variant<Message, DecodeError> decode(const Frame& frame) {
+    const auto type = static_cast<std::uint8_t>(frame.type);
+    if (!known_type(type)) return DecodeError{DecodeErrc::unknown_type, unknown_type_message(type)};
+    return decode_body(frame.type, frame.body);
+}
+
+std::string payload_text(const Event& event) {
+    return event.payload_text ? *event.payload_text : event.payload.dump();
 }
 
 Bytes encode(const Message& message) {
@@ -400,7 +451,7 @@ std::optional<std::uint32_t> Decoder::check_header() {
         return std::nullopt;
     }
     if (available > 5 && !known_type(header[5])) {
-        fail(DecodeErrc::unknown_type, "message type " + std::to_string(header[5]) + " is unknown");
+        fail(DecodeErrc::unknown_type, unknown_type_message(header[5]));
         return std::nullopt;
     }
     if (available < frame_header_size) return std::nullopt;
@@ -408,17 +459,24 @@ std::optional<std::uint32_t> Decoder::check_header() {
 }
 
 std::optional<Message> Decoder::next() {
-    if (error_) return std::nullopt;
-    const std::optional<std::uint32_t> length = check_header();
-    if (!length || buffered() < length_prefix_size + *length) return std::nullopt;
-    const std::uint8_t* frame = buffer_.data() + consumed_;
-    consumed_ += length_prefix_size + *length;
-    BodyResult result = decode_body(frame[5], {frame + frame_header_size, *length - 2u});
+    std::optional<Frame> frame = next_frame();
+    if (!frame) return std::nullopt;
+    BodyResult result = decode(*frame);
     if (auto* decode_error = std::get_if<DecodeError>(&result)) {
         error_ = std::move(*decode_error);
         return std::nullopt;
     }
     return std::get<Message>(std::move(result));
+}
+
+std::optional<Frame> Decoder::next_frame() {
+    if (error_) return std::nullopt;
+    const std::optional<std::uint32_t> length = check_header();
+    if (!length || buffered() < length_prefix_size + *length) return std::nullopt;
+    const auto* frame = reinterpret_cast<const char*>(buffer_.data() + consumed_);
+    consumed_ += length_prefix_size + *length;
+    return Frame{static_cast<MessageType>(static_cast<std::uint8_t>(frame[5])),
+                 std::string(frame + frame_header_size, *length - 2u)};
 }
 
 void Decoder::finish() {

@@ -272,10 +272,23 @@ FramedConnection::FramedConnection(Stream stream, std::uint32_t max_frame_size)
 
 asio::awaitable<std::variant<protocol::Message, ConnectionError>> FramedConnection::read(
     Timeout timeout) {
+    auto received = co_await read_frame(timeout);
+    if (auto* failure = std::get_if<ConnectionError>(&received)) co_return std::move(*failure);
+    co_return decode(std::get<protocol::Frame>(received));
+}
+
+std::variant<protocol::Message, ConnectionError> FramedConnection::decode(const protocol::Frame& frame) {
+    auto decoded = protocol::decode(frame);
+    if (auto* error = std::get_if<protocol::DecodeError>(&decoded)) return protocol_failure(*error);
+    return std::get<protocol::Message>(std::move(decoded));
+}
+
+asio::awaitable<std::variant<protocol::Frame, ConnectionError>> FramedConnection::read_frame(
+    Timeout timeout) {
     // One deadline for the whole message, so a peer trickling bytes cannot hold it open.
     const auto deadline = Clock::now() + timeout;
     for (;;) {
-        if (auto message = decoder_.next()) co_return std::move(*message);
+        if (auto frame = decoder_.next_frame()) co_return std::move(*frame);
         if (const auto& error = decoder_.error()) co_return protocol_failure(*error);
         auto received = co_await within(
             deadline, stream_.async_read_some(asio::buffer(read_buffer_), with_error_code));

@@ -337,6 +337,82 @@ TEST_CASE("a till that reuses a sequence number with other content is refused, n
     CHECK(balance(chain.hq.program, member.member_id) == 100);
 }
 
+namespace {
+
+// The batch as head office receives it when a frame carries this body.
+std::vector<protocol::Event> decoded_batch(const std::string& body) {
+    auto decoded = protocol::decode(protocol::Frame{protocol::MessageType::event_batch, body});
+    REQUIRE(std::holds_alternative<protocol::Message>(decoded));
+    return std::get<protocol::EventBatch>(std::get<protocol::Message>(decoded)).events;
+}
+
+std::vector<std::string> stored_payloads(Program& hq) {
+    std::vector<std::string> payloads;
+    Statement& rows =
+        hq.database().prepare("SELECT payload FROM till_events WHERE till_id = 'S01-T1' ORDER BY seq");
+    while (rows.step()) payloads.push_back(rows.text(0));
+    rows.reset();
+    return payloads;
+}
+
+// The payloads' keys in reverse order (the order a till's dump() never writes).
+nlohmann::ordered_json keys_reversed(const nlohmann::ordered_json& object) {
+    nlohmann::ordered_json reversed = nlohmann::ordered_json::object();
+    for (auto field = object.end(); field != object.begin();) {
+        --field;
+        reversed[field.key()] = *field;
+    }
+    return reversed;
+}
+
+}  // namespace
+
+TEST_CASE("the feed holds each payload as dump() writes it, whatever form its frame carried it in",
+          "[hq_store]") {
+    // A real till's events: an enrolment with a non-ASCII name and a purchase.
+    ManualClock till_clock(test_start());
+    TempDir till_dir;
+    Node till("S01-T1", till_clock, till_dir);
+    const auto member = till.program.enroll({valid_card(4), "", "Zoë", ""}).value().result;
+    REQUIRE(till.program.purchase(sale("A1", member.member_id, {line("x", "food", 1, 10000)})).ok());
+    const protocol::Bytes frame = protocol::encode(protocol::EventBatch{wire_events(till.program)});
+    const std::string canonical(frame.begin() + protocol::frame_header_size, frame.end());
+    auto reordered = nlohmann::ordered_json::parse(canonical);
+    for (auto& event : reordered["events"]) event["payload"] = keys_reversed(event["payload"]);
+    std::string odd = canonical;
+    for (std::size_t at = 0; (at = odd.find("\"payload\":{", at)) != std::string::npos; ++at)
+        odd.insert(at + 11, R"("zz":1,"zz":2,"yy":1e2,"xx":1.0,"ww":-0,"vv":"\u0041\/",)");
+
+    struct Form {
+        const char* name;
+        std::string body;
+        bool same_content;  // the same events in another form, not other events
+    };
+    const std::vector<Form> forms{{"as a till writes it", canonical, true},
+                                  {"indented", nlohmann::json::parse(canonical).dump(1), true},
+                                  {"non-ASCII escaped", nlohmann::json::parse(canonical).dump(-1, ' ', true), true},
+                                  {"payload keys reversed", reordered.dump(), true},
+                                  {"odd members added", odd, false}};
+    for (std::size_t i = 0; i < forms.size(); ++i) {
+        INFO(forms[i].name);
+        const bool as_sent = i == 0;
+        REQUIRE((forms[i].body == canonical) == as_sent);
+        Chain chain;
+        const std::vector<protocol::Event> events = decoded_batch(forms[i].body);
+        REQUIRE(events.size() == 2);
+        for (const protocol::Event& event : events) CHECK(event.payload_text.has_value() == as_sent);
+        const hq::BatchOutcome outcome = chain.store.store_batch("S01-T1", events);
+        CHECK(outcome.stored == 2);
+        CHECK_FALSE(outcome.stopped);
+        CHECK(stored_payloads(chain.hq.program) ==
+              std::vector<std::string>{events[0].payload.dump(), events[1].payload.dump()});
+        // The same events in the till's own form are replays; with other members, other content.
+        const hq::BatchOutcome replay = chain.store.store_batch("S01-T1", decoded_batch(canonical));
+        CHECK(replay.replayed == (forms[i].same_content ? 2u : 0u));
+        CHECK(replay.stopped.has_value() == !forms[i].same_content);
+    }
+}
+
 TEST_CASE("offers published at head office reach every till, their assignments only the tills that know the member",
           "[hq_store]") {
     Chain chain;

@@ -314,3 +314,70 @@ TEST_CASE("error codes have stable names") {
     CHECK(name_of(DecodeErrc::frame_too_large) == "frame_too_large");
     CHECK(name_of(DecodeErrc::truncated) == "truncated");
 }
+
+namespace {
+
+// The events of an EventBatch frame with this body, decoded as head office decodes them.
+std::vector<Event> events_of(const std::string& body) {
+    auto decoded = decode(Frame{MessageType::event_batch, body});
+    REQUIRE(std::holds_alternative<Message>(decoded));
+    return std::get<EventBatch>(std::get<Message>(decoded)).events;
+}
+
+}  // namespace
+
+TEST_CASE("a batch's payloads keep the frame's text exactly when it is what dump() writes") {
+    const EventBatch batch = std::get<EventBatch>(one_of_each()[2]);
+    const Bytes frame = encode(batch);
+    for (const Event& event : events_of(std::string(frame.begin() + frame_header_size, frame.end()))) {
+        REQUIRE(event.payload_text.has_value());
+        CHECK(*event.payload_text == event.payload.dump());
+    }
+    const std::vector<Event> by_hand =
+        events_of(R"({"events":[{"created_at":0,"payload":{"a":[1,"x\n\u0001"],"b":{}},"seq":1,"type":"p"}]})");
+    CHECK(by_hand[0].payload_text == R"({"a":[1,"x\n\u0001"],"b":{}})");
+}
+
+TEST_CASE("a payload sent in any other form is written again as dump() writes it") {
+    // Each body decodes; none carries its payload as dump() writes it, or the body around it is
+    // not in that form (then no payload's place in it is trusted).
+    const std::string event_tail = R"(,"seq":1,"type":"p"}]})";
+    const std::vector<std::string> bodies{
+        R"({"events":[{"created_at":0,"payload":{"b":1,"a":2})" + event_tail,
+        R"({"events":[{"created_at":0,"payload":{"a":1,"a":2})" + event_tail,
+        R"({"events":[{"created_at":0,"payload":{"a": 1})" + event_tail,
+        R"({"events":[{"created_at":0,"payload":{"a":1.0,"b":1e2,"c":-0})" + event_tail,
+        R"({"events":[{"created_at":0,"payload":{"a":"\u00e9\/\u0041"})" + event_tail,
+        R"({"events":[{"created_at":0,"payload":{"\u0061":1})" + event_tail,
+        R"({"events":[{"created_at":0,"payload":{"a":1},"payload":{"a":1})" + event_tail,
+        R"({"events": [{"created_at":0,"payload":{"a":1})" + event_tail,
+        R"({"events":[{"payload":{"a":1},"created_at":0,"seq":1,"type":"p"}]})",
+        R"({"z":0,"events":[{"created_at":0,"payload":{"a":1})" + event_tail,
+    };
+    for (const std::string& body : bodies) {
+        INFO(body);
+        const std::vector<Event> events = events_of(body);
+        REQUIRE(events.size() == 1);
+        CHECK_FALSE(events[0].payload_text.has_value());
+        CHECK(payload_text(events[0]) == events[0].payload.dump());
+    }
+}
+
+TEST_CASE("a frame can be taken whole and decoded later, with the same outcome as next()") {
+    Decoder decoder;
+    const Bytes bad = raw_frame(protocol_version, static_cast<std::uint8_t>(MessageType::ack), "[1]");
+    Bytes stream = encode(Heartbeat{5});
+    stream.insert(stream.end(), bad.begin(), bad.end());
+    decoder.feed(stream);
+    const auto heartbeat = decoder.next_frame();
+    REQUIRE(heartbeat);
+    CHECK(heartbeat->type == MessageType::heartbeat);
+    CHECK(std::get<Message>(decode(*heartbeat)) == Message(Heartbeat{5}));
+    // A body that does not decode is the caller's to refuse; the decoder has only cut the frame.
+    const auto refused = decoder.next_frame();
+    REQUIRE(refused);
+    CHECK(std::get<DecodeError>(decode(*refused)).code == DecodeErrc::bad_json);
+    CHECK_FALSE(decoder.error());
+    const Frame foreign{static_cast<MessageType>(42), "{}"};
+    CHECK(std::get<DecodeError>(decode(foreign)).code == DecodeErrc::unknown_type);
+}

@@ -59,9 +59,20 @@ struct Event {
     std::string type;  // e.g. "purchase", "redemption"
     nlohmann::json payload = nlohmann::json::object();
     std::int64_t created_at = 0;  // till clock, seconds since 1970 UTC
+    // Set by the decoder when the frame's text of the payload is exactly payload.dump(), so a
+    // receiver storing that text need not write it again; empty otherwise (and whoever changes
+    // `payload` must empty it). Never sent: encode() writes `payload`. Not compared: it is a
+    // form of the payload, not more of the event. Initialised so aggregates may leave it out.
+    std::optional<std::string> payload_text = std::nullopt;
 
-    bool operator==(const Event&) const = default;
+    bool operator==(const Event& other) const {
+        return seq == other.seq && type == other.type && payload == other.payload &&
+               created_at == other.created_at;
+    }
 };
+
+// The payload exactly as payload.dump() writes it: the frame's own text where it was that.
+std::string payload_text(const Event& event);
 
 // Till -> HQ. Events in strictly increasing seq order (gaps allowed after a partial ack).
 struct EventBatch {
@@ -167,6 +178,16 @@ struct DecodeError {
 
 std::string_view name_of(DecodeErrc code);
 
+// One whole frame whose body is not parsed yet, so a receiver can choose when to spend the
+// parsing's time and memory (head office parses a batch only when it can soon store it).
+struct Frame {
+    MessageType type = MessageType::hello;
+    std::string body;  // the JSON text
+};
+
+// Parses a frame's body into its message: bad_json or bad_message if it is not one.
+std::variant<Message, DecodeError> decode(const Frame& frame);
+
 // Feed bytes as they arrive, take messages out while next() has one. The first error is final
 // (a byte stream cannot be resynchronised); the connection should answer Error and close.
 class Decoder {
@@ -176,6 +197,9 @@ class Decoder {
     void feed(std::span<const std::uint8_t> bytes);
     // The next complete message; nullopt if more bytes are needed or the decoder has failed.
     std::optional<Message> next();
+    // The next complete frame, its header checked and its body not parsed (decode() does that,
+    // and its error is then the caller's to act on); nullopt as for next().
+    std::optional<Frame> next_frame();
     // Call at end of stream, once next() has returned nullopt: a partial frame left in the
     // buffer becomes a truncated error.
     void finish();

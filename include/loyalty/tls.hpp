@@ -88,6 +88,11 @@ class FramedConnection {
 
     // One whole message within the timeout, however slowly its bytes arrive.
     asio::awaitable<std::variant<protocol::Message, ConnectionError>> read(Timeout timeout);
+    // The same, with the body left unparsed until the caller decodes it (when it has room).
+    asio::awaitable<std::variant<protocol::Frame, ConnectionError>> read_frame(Timeout timeout);
+    // A frame from read_frame() as its message; a body that does not decode is a protocol
+    // error, final like any other.
+    static std::variant<protocol::Message, ConnectionError> decode(const protocol::Frame& frame);
     asio::awaitable<std::optional<ConnectionError>> write(const protocol::Message& message,
                                                           Timeout timeout);
     // TLS close_notify, then the socket is closed; never fails (the connection is done anyway).
@@ -96,7 +101,7 @@ class FramedConnection {
     Stream& stream() { return stream_; }
 
   private:
-    ConnectionError protocol_failure(const protocol::DecodeError& error);
+    static ConnectionError protocol_failure(const protocol::DecodeError& error);
     ConnectionError read_failure(const boost::system::error_code& error);
 
     Stream stream_;
