@@ -61,6 +61,7 @@ std::optional<Options> parse(int argc, char** argv) {
 // One row per scored member (a purchase up to as_of), as k-means sees them.
 std::vector<double> features(const std::vector<RfmScore>& scores) {
     std::vector<double> points;
+    points.reserve(scores.size() * dimensions);  // growing it copied 23 MiB twice over at 1M members
     for (const RfmScore& score : scores) {
         if (score.r_score == 0) continue;
         const double monetary = static_cast<double>(score.monetary_cents) / 100.0;

@@ -56,3 +56,17 @@ TEST_CASE("One scan turns a hand-made history into per-member facts") {
     CHECK(history.categories.name(table.tracked_categories[0]) == "Dairy");
     CHECK(table.tracked_shares[history.members.find("A")] == Approx(30.0 / 35.0));
 }
+
+TEST_CASE("Lines already grouped by member are ordered by day, equal days in line order") {
+    std::istringstream csv(
+        "member_id,date,amount\n"
+        "A,2024-12-02,1.00\n"
+        "A,2024-12-01,2.00\n"
+        "A,2024-12-02,3.00\n"
+        "B,2024-12-01,4.00\n"
+        "B,2024-12-03,5.00\n"
+        "C,2024-12-05,6.00\n");
+    const auto loaded = parse_transactions_csv(csv);
+    REQUIRE(loaded.errors.empty());
+    CHECK(order_by_member_and_day(loaded.history) == std::vector<std::uint32_t>{1, 0, 2, 3, 4, 5});
+}

@@ -5,6 +5,7 @@
 #include <sstream>
 #include <streambuf>
 #include <string>
+#include <vector>
 
 using namespace loyalty::analytics;
 
@@ -30,6 +31,14 @@ TEST_CASE("Cents parse exactly from decimal currency amounts") {
     CHECK_FALSE(parse_cents("12.", cents));
     CHECK_FALSE(parse_cents("", cents));
     CHECK_FALSE(parse_cents("1e3", cents));
+    CHECK((parse_cents("1.1200", cents) && cents == 112));
+    CHECK((parse_cents("999999999999999.99", cents) && cents == 99'999'999'999'999'999));
+    CHECK_FALSE(parse_cents("1000000000000000", cents));  // 16 whole digits
+    CHECK_FALSE(parse_cents("99999999999999999999999", cents));
+    CHECK_FALSE(parse_cents("1.5a", cents));
+    CHECK_FALSE(parse_cents("1.05.0", cents));
+    CHECK_FALSE(parse_cents("-", cents));
+    CHECK_FALSE(parse_cents(".5", cents));
     CHECK(format_cents(1234) == "12.34");
     CHECK(format_cents(-5) == "-0.05");
     CHECK(format_cents(0) == "0.00");
@@ -130,10 +139,28 @@ TEST_CASE("Interning a name returns its first index, whether or not it was the l
     CHECK(dictionary.size() == 2);
 }
 
+TEST_CASE("Names of every length are told apart, however much of them they share") {
+    Dictionary dictionary;
+    std::vector<std::string> names;
+    for (std::size_t length = 0; length <= 40; ++length) {
+        for (const char last : {'a', 'b'}) {
+            names.push_back(std::string(length, 'x') + last);  // differ in the last byte
+            names.push_back(last + std::string(length, 'x'));  // differ in the first
+        }
+    }
+    names.push_back("");
+    for (const std::string& name : names) dictionary.intern(name);
+    REQUIRE(dictionary.size() == names.size() - 2);  // at length 0, "a" and "b" come twice
+    for (const std::string& name : names) {
+        REQUIRE(dictionary.name(dictionary.find(name)) == name);
+        REQUIRE(dictionary.intern(name) == dictionary.find(name));
+    }
+}
+
 TEST_CASE("A dictionary keeps every name's index as it grows") {
     Dictionary dictionary;
     CHECK(dictionary.find("N0") == no_index);
-    constexpr Index names = 10'000;
+    constexpr Index names = 200'000;  // tables past 2 MiB: in huge pages where the kernel allows
     for (Index i = 0; i < names; ++i) REQUIRE(dictionary.intern("N" + std::to_string(i)) == i);
     for (Index i = 0; i < names; ++i) {
         REQUIRE(dictionary.find("N" + std::to_string(i)) == i);

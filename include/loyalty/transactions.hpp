@@ -36,13 +36,15 @@ public:
 private:
     // Open addressing with linear probing, at most half full: a slot keeps its name's hash, so
     // a lookup compares names only when hashes match (std::unordered_map without cached hashes
-    // compared and rehashed its neighbours' names, a third of reading a CSV).
+    // compared and rehashed its neighbours' names, a third of reading a CSV). Eight bytes a
+    // slot: a million members' table stays small enough to be rebuilt quickly as it grows.
     struct Slot {
-        std::size_t hash = 0;
+        std::uint32_t hash = 0;
         Index index = no_index;  // no_index: empty
     };
+    Index look_up_or_add(std::string_view name);
     // The slot holding name, or the empty slot where it would go.
-    std::size_t slot_of(std::string_view name, std::size_t hash) const;
+    std::size_t slot_of(std::string_view name, std::uint32_t hash) const;
     void grow();
 
     std::vector<std::string> names_;

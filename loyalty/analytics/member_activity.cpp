@@ -3,22 +3,50 @@
 #include <algorithm>
 #include <numeric>
 
+#include "huge_pages.hpp"
+
 namespace loyalty::analytics {
 
+namespace {
+
+// Line indices in line order when the lines are already grouped by member in the order of
+// their indices, as an export or a ledger read by member is; otherwise a counting sort by
+// member, which keeps line order within a member and is linear in the lines.
+std::vector<std::uint32_t> order_by_member(const PurchaseHistory& history) {
+    const std::vector<PurchaseLine>& lines = history.lines;
+    std::vector<std::uint32_t> order;
+    reserve_in_huge_pages(order, lines.size());
+    order.resize(lines.size());
+    const auto by_member = [](const PurchaseLine& left, const PurchaseLine& right) {
+        return left.member < right.member;
+    };
+    if (std::is_sorted(lines.begin(), lines.end(), by_member)) {
+        std::iota(order.begin(), order.end(), 0);
+        return order;
+    }
+    std::vector<std::uint32_t> next(history.members.size() + 1, 0);
+    for (const PurchaseLine& line : lines) ++next[line.member + 1];
+    std::partial_sum(next.begin(), next.end(), next.begin());
+    for (std::uint32_t i = 0; i < lines.size(); ++i) order[next[lines[i].member]++] = i;
+    return order;
+}
+
+}  // namespace
+
 std::vector<std::uint32_t> order_by_member_and_day(const PurchaseHistory& history) {
-    // Counting sort by member keeps line order within a member and is linear in the lines;
-    // each member's few lines are then sorted by day.
-    std::vector<std::uint32_t> starts(history.members.size() + 1, 0);
-    for (const PurchaseLine& line : history.lines) ++starts[line.member + 1];
-    std::partial_sum(starts.begin(), starts.end(), starts.begin());
-    std::vector<std::uint32_t> order(history.lines.size());
-    std::vector<std::uint32_t> next(starts.begin(), starts.end() - 1);
-    for (std::uint32_t i = 0; i < history.lines.size(); ++i) order[next[history.lines[i].member]++] = i;
-    for (std::size_t member = 0; member + 1 < starts.size(); ++member) {
-        std::stable_sort(order.begin() + starts[member], order.begin() + starts[member + 1],
-                         [&](std::uint32_t left, std::uint32_t right) {
-                             return history.lines[left].day < history.lines[right].day;
-                         });
+    const std::vector<PurchaseLine>& lines = history.lines;
+    std::vector<std::uint32_t> order = order_by_member(history);
+    const auto by_day = [&](std::uint32_t left, std::uint32_t right) {
+        return lines[left].day < lines[right].day;
+    };
+    for (auto first = order.begin(); first != order.end();) {
+        const Index member = lines[*first].member;
+        const auto last = std::find_if(first, order.end(),
+                                       [&](std::uint32_t line) { return lines[line].member != member; });
+        // A member's lines are mostly in date order already: checking allocates nothing, where
+        // a stable sort allocated its buffer for each of a million members.
+        if (!std::is_sorted(first, last, by_day)) std::stable_sort(first, last, by_day);
+        first = last;
     }
     return order;
 }
@@ -155,6 +183,7 @@ ActivityTable summarise_members(const PurchaseHistory& history,
                                 const std::vector<std::uint32_t>& order,
                                 const ActivityConfig& config) {
     ActivityTable table;
+    reserve_in_huge_pages(table.members, history.members.size());
     table.members.resize(history.members.size());
     table.tracked_categories = top_chain_categories(history, Windows(config), config.tracked_categories);
     table.tracked_shares.assign(table.members.size() * table.tracked_categories.size(), 0.0f);
