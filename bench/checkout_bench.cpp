@@ -39,12 +39,15 @@ using bench::seconds_since;
 constexpr int member_count = 100;
 
 // The baseline: one transaction per purchase writing the same number of rows a purchase
-// writes (purchase, 2 lines, ledger entry, lot, allocation, activity, operation, outbox).
+// writes (purchase, 2 lines, ledger entry, lot, allocation, activity, operation, outbox), with
+// the till's durability and checkpoint settings.
 double bare_sqlite(const fs::path& file, const char* synchronous, int purchases) {
     sqlite3* db = nullptr;
     sqlite3_open(file.c_str(), &db);
     sqlite3_exec(db, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr);
     sqlite3_exec(db, (std::string("PRAGMA synchronous=") + synchronous).c_str(), nullptr, nullptr, nullptr);
+    const std::string checkpoint = "PRAGMA wal_autocheckpoint=" + std::to_string(Database::wal_checkpoint_pages);
+    sqlite3_exec(db, checkpoint.c_str(), nullptr, nullptr, nullptr);
     sqlite3_exec(db, "CREATE TABLE rows(id INTEGER PRIMARY KEY, k TEXT, v INTEGER, payload TEXT)", nullptr,
                  nullptr, nullptr);
     sqlite3_stmt* insert = nullptr;
@@ -127,7 +130,7 @@ void print_memory(const char* when, pid_t pid) {
 struct DaemonRun {
     double per_second = 0;
     long points_earned = 0;
-    double p50_ms = 0, p99_ms = 0;
+    double p50_ms = 0, p99_ms = 0, p999_ms = 0, max_ms = 0;
     bool ok = true;
 };
 
@@ -164,6 +167,9 @@ DaemonRun daemon_purchases(std::uint16_t port, const std::vector<std::string>& m
     std::sort(all.begin(), all.end());
     run.p50_ms = all[all.size() / 2];
     run.p99_ms = all[all.size() * 99 / 100];
+    // The rare slow purchase (the one that runs a WAL checkpoint) shows here, not in the p99.
+    run.p999_ms = all[all.size() * 999 / 1000];
+    run.max_ms = all.back();
     run.ok = ok;
     run.points_earned = points_earned;
     return run;
@@ -201,14 +207,15 @@ int main(int argc, char** argv) {
     setup.request("GET", "/v1/health");
     print_memory("idle", daemon.pid());
     std::printf("\nloyaltyd over loopback, durability FULL, %d members:\n", till_members);
-    std::printf("%-12s %12s %10s %10s %14s\n", "connections", "purchases/s", "p50 ms", "p99 ms", "vs bare FULL");
+    std::printf("%-12s %12s %10s %10s %10s %10s %14s\n", "connections", "purchases/s", "p50 ms", "p99 ms",
+                "p99.9 ms", "max ms", "vs bare FULL");
     long points_earned = 0;
     for (const int clients : {1, 8}) {
         const DaemonRun run = daemon_purchases(port, members, clients, purchases, "C" + std::to_string(clients) + "-");
         ok &= run.ok;
         points_earned += run.points_earned;
-        std::printf("%-12d %12.0f %10.2f %10.2f %14.2f\n", clients, run.per_second, run.p50_ms, run.p99_ms,
-                    run.per_second / bare_full);
+        std::printf("%-12d %12.0f %10.2f %10.2f %10.2f %10.2f %14.2f\n", clients, run.per_second, run.p50_ms,
+                    run.p99_ms, run.p999_ms, run.max_ms, run.per_second / bare_full);
     }
     std::printf("\n");
     print_memory("after load", daemon.pid());

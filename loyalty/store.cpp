@@ -110,6 +110,7 @@ Database::Database(const std::string& path, Durability durability,
     // not live on in free pages (Debian's SQLite does this by default; others may not).
     execute("PRAGMA secure_delete=ON");
     execute(durability == Durability::full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+    execute("PRAGMA wal_autocheckpoint=" + std::to_string(wal_checkpoint_pages));
     migrate(migrations);
 }
 

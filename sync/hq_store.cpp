@@ -128,8 +128,6 @@ INSERT OR IGNORE INTO till_feed(till_id, version)
         JOIN till_events e ON e.version = m.version WHERE e.till_id <> k.till_id;
 )sql";
 
-constexpr int wal_checkpoint_pages = 10000;
-
 std::int64_t signed_of(std::uint64_t value) { return static_cast<std::int64_t>(value); }
 
 // The till_feed rows of every till (rule versions, offer definitions); no till id can be this.
@@ -208,12 +206,6 @@ std::vector<std::string> members_in_payload(const json& payload) {
 SqliteHqStore::SqliteHqStore(Program& program, const Clock& clock) : program_(program), clock_(clock) {
     program_.database().migrate_component(
         "hq", {{1, hq_schema_v1}, {2, hq_schema_v2}, {3, hq_schema_v3}, {4, hq_schema_v4}, {5, hq_schema_v5}});
-    // Every till batch dirties many pages (feed rows, ledger, indexes); at SQLite's default of a
-    // checkpoint every 1,000 WAL pages the same index pages were copied into the database file
-    // over and over, and ingest was bound by those writes. 10,000 pages (about 40 MiB of WAL)
-    // took 50 tills' ingest from 2,076 to 3,235 events/s back to back (docs/BENCHMARKS.md).
-    // Durability is the WAL's fsync, unchanged.
-    program_.database().execute("PRAGMA wal_autocheckpoint=" + std::to_string(wal_checkpoint_pages));
 }
 
 std::optional<TillRecord> SqliteHqStore::find_till(const std::string& till_id) {

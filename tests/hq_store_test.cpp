@@ -77,12 +77,6 @@ TEST_CASE("a batch is stored once, replays are skipped and the ack is the highes
     CHECK(chain.store.find_till("S01-T1")->last_seq == 2);
 }
 
-TEST_CASE("head office checkpoints its write-ahead log every 10,000 pages, not every 1,000", "[hq_store]") {
-    Chain chain;
-    CHECK(*chain.hq.program.database().query_integer("PRAGMA wal_autocheckpoint") == 10000);
-    CHECK(*chain.till_a.program.database().query_integer("PRAGMA wal_autocheckpoint") == 1000);
-}
-
 TEST_CASE("an event after a gap is refused and nothing after it is applied", "[hq_store]") {
     Chain chain;
     const std::string member_id = member_buying_at_a(chain, 2, 3);

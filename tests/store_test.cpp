@@ -1,5 +1,8 @@
 #include "loyalty/store.hpp"
 
+#include <algorithm>
+#include <filesystem>
+
 #include <catch2/catch.hpp>
 
 #include "support/core_fixture.hpp"
@@ -72,6 +75,30 @@ TEST_CASE("a transaction rolls back unless committed") {
     } catch (const StorageError&) {
     }
     CHECK(db.query_integer("SELECT COUNT(*) FROM items").value() == 1);
+}
+
+TEST_CASE("the write-ahead log is copied into the database every 10,000 pages and then reused") {
+    TempDir dir;
+    const std::filesystem::path path = dir.path() / "w.db";
+    Database db(path.string(), Durability::normal, migrations);
+    CHECK(db.query_integer("PRAGMA wal_autocheckpoint").value() == Database::wal_checkpoint_pages);
+    // Each transaction rewrites 100 rows of a page each: about 200 pages of log, 30,000 in all.
+    constexpr int transactions = 150;
+    constexpr std::uintmax_t pages_per_transaction = 200;
+    std::uintmax_t largest_log = 0;
+    for (int t = 0; t < transactions; ++t) {
+        Transaction transaction(db);
+        db.execute("DELETE FROM items");
+        db.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100) "
+                   "INSERT INTO items(name) SELECT hex(randomblob(2000)) FROM n");
+        transaction.commit();
+        largest_log = std::max(largest_log, std::filesystem::file_size(path.string() + "-wal"));
+    }
+    // The log never held much more than the threshold: after each checkpoint it started again
+    // from its top (without checkpoints it would have grown to 30,000 pages).
+    const auto frame_bytes = static_cast<std::uintmax_t>(db.query_integer("PRAGMA page_size").value()) + 24;
+    CHECK(largest_log <= (Database::wal_checkpoint_pages + 2 * pages_per_transaction) * frame_bytes);
+    CHECK(largest_log >= Database::wal_checkpoint_pages * frame_bytes);
 }
 
 TEST_CASE("prepared statements are cached and bind NULLs") {
