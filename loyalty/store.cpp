@@ -104,6 +104,7 @@ Database::Database(const std::string& path, Durability durability,
     sqlite3_extended_result_codes(db_, 1);
     // A writer waits for another process's lock instead of failing at once.
     sqlite3_busy_timeout(db_, 5000);
+    execute("PRAGMA page_size=" + std::to_string(page_bytes));  // before WAL mode creates the file
     execute("PRAGMA journal_mode=WAL");
     execute("PRAGMA foreign_keys=ON");
     // Deleted and overwritten content is zeroed, so that an erased member's personal data does

@@ -1,5 +1,7 @@
 #include "loyalty/store.hpp"
 
+#include <sqlite3.h>
+
 #include <algorithm>
 #include <filesystem>
 
@@ -80,25 +82,60 @@ TEST_CASE("a transaction rolls back unless committed") {
 TEST_CASE("the write-ahead log is copied into the database every 10,000 pages and then reused") {
     TempDir dir;
     const std::filesystem::path path = dir.path() / "w.db";
+    const std::string log = path.string() + "-wal";
     Database db(path.string(), Durability::normal, migrations);
     CHECK(db.query_integer("PRAGMA wal_autocheckpoint").value() == Database::wal_checkpoint_pages);
-    // Each transaction rewrites 100 rows of a page each: about 200 pages of log, 30,000 in all.
-    constexpr int transactions = 150;
-    constexpr std::uintmax_t pages_per_transaction = 200;
+    const auto page_bytes = static_cast<std::uintmax_t>(db.query_integer("PRAGMA page_size").value());
+    const std::uintmax_t frame_bytes = page_bytes + 24;
+    // Each transaction replaces 100 rows of half a page: at least 50 pages of log, so 600 of
+    // them write three times the threshold.
+    const std::string rewrite = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100) "
+                                "INSERT INTO items(name) SELECT hex(randomblob(" + std::to_string(page_bytes / 4) +
+                                ")) FROM n";
+    constexpr int transactions = 600;
     std::uintmax_t largest_log = 0;
+    std::uintmax_t largest_growth = 0;  // one transaction's frames, at most
     for (int t = 0; t < transactions; ++t) {
         Transaction transaction(db);
         db.execute("DELETE FROM items");
-        db.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100) "
-                   "INSERT INTO items(name) SELECT hex(randomblob(2000)) FROM n");
+        db.execute(rewrite);
         transaction.commit();
-        largest_log = std::max(largest_log, std::filesystem::file_size(path.string() + "-wal"));
+        const std::uintmax_t size = std::filesystem::file_size(log);
+        if (size > largest_log) largest_growth = std::max(largest_growth, size - largest_log);
+        largest_log = std::max(largest_log, size);
     }
     // The log never held much more than the threshold: after each checkpoint it started again
-    // from its top (without checkpoints it would have grown to 30,000 pages).
-    const auto frame_bytes = static_cast<std::uintmax_t>(db.query_integer("PRAGMA page_size").value()) + 24;
-    CHECK(largest_log <= (Database::wal_checkpoint_pages + 2 * pages_per_transaction) * frame_bytes);
+    // from its top (without checkpoints it would have grown to 30,000 pages and more).
     CHECK(largest_log >= Database::wal_checkpoint_pages * frame_bytes);
+    CHECK(largest_log <= Database::wal_checkpoint_pages * frame_bytes + 2 * largest_growth);
+    CHECK(largest_growth < 1000 * frame_bytes);
+}
+
+TEST_CASE("new databases have 2 KiB pages; an existing one keeps its own, and backs up") {
+    TempDir dir;
+    Database fresh((dir.path() / "new.db").string(), Durability::full, migrations);
+    CHECK(fresh.query_integer("PRAGMA page_size").value() == Database::page_bytes);
+    // A till's file from before: SQLite's default 4 KiB pages, in WAL mode, with a row.
+    const std::string old_path = (dir.path() / "old.db").string();
+    {
+        sqlite3* old = nullptr;
+        REQUIRE(sqlite3_open(old_path.c_str(), &old) == SQLITE_OK);
+        REQUIRE(sqlite3_exec(old, "PRAGMA page_size=4096; PRAGMA journal_mode=WAL; "
+                                  "CREATE TABLE earlier(name TEXT); INSERT INTO earlier VALUES ('kept');",
+                             nullptr, nullptr, nullptr) == SQLITE_OK);
+        sqlite3_close(old);
+    }
+    {
+        Database old(old_path, Durability::full, migrations);
+        CHECK(old.query_integer("PRAGMA page_size").value() == 4096);
+        CHECK(old.query_text("SELECT name FROM earlier").value() == "kept");
+        old.prepare("INSERT INTO items(id, name) VALUES (?, ?)").bind(1, "added").run();
+        old.backup_to((dir.path() / "copy.db").string());
+    }
+    Database copy((dir.path() / "copy.db").string(), Durability::full, migrations);
+    CHECK(copy.query_text("SELECT name FROM earlier").value() == "kept");
+    CHECK(copy.query_text("SELECT name FROM items WHERE id = 1").value() == "added");
+    CHECK(copy.query_text("PRAGMA quick_check").value() == "ok");
 }
 
 TEST_CASE("prepared statements are cached and bind NULLs") {

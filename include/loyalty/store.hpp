@@ -94,13 +94,20 @@ struct Migration {
 class Database {
 public:
     // Every connection copies its write-ahead log into the database file once the log holds
-    // this many pages (about 40 MiB), not at SQLite's 1,000. A checkpoint copies each page's
+    // this many pages (about 20 MiB), not at SQLite's 1,000. A checkpoint copies each page's
     // latest version once, so fewer of them write the same hot index pages fewer times; and the
-    // commit that runs one waits for it: a till writes about 22 pages a purchase, so at 1,000
-    // pages one purchase in 45 waited (the checkout's p99), at 10,000 one in 450, and head
-    // office's ingest went from 2,076 to 3,235 events/s (docs/BENCHMARKS.md). Durability is the
-    // log's fsync at each commit, unchanged.
+    // commit that runs one waits for it: a purchase writes about 30 pages, so at 1,000 pages one
+    // purchase in 35-45 waited (the checkout's p99), at 10,000 one in 300-450; head office's
+    // ingest went from 2,076 to 3,235 events/s (docs/BENCHMARKS.md). Durability is the log's
+    // fsync at each commit, unchanged.
     static constexpr int wal_checkpoint_pages = 10'000;
+    // The page size of a database this creates; a file that exists keeps its own (SQLite changes
+    // it only by a VACUUM outside WAL mode). The log writes every page a commit touches whole,
+    // and a purchase touches one leaf in each of about twenty tables and indexes: at SQLite's
+    // 4 KiB a purchase wrote 126 KB to the log and fsynced it, at 2 KiB 67 KB, which took
+    // `Program::purchase` from about 1,100 to 1,300-1,800 a second with durability full
+    // (docs/BENCHMARKS.md). Rows up to about 2,000 bytes still fit in one page.
+    static constexpr int page_bytes = 2048;
 
     // Opens (creating if needed) and migrates the file at `path` to the latest schema.
     // Throws StorageError if the file cannot be opened or migrated.
