@@ -111,7 +111,7 @@ TEST_CASE("the write-ahead log is copied into the database every 10,000 pages an
     CHECK(largest_growth < 1000 * frame_bytes);
 }
 
-TEST_CASE("new databases have 2 KiB pages; an existing one keeps its own, and backs up") {
+TEST_CASE("new databases have 2 KiB pages, an existing one keeps its own and backs up") {
     TempDir dir;
     Database fresh((dir.path() / "new.db").string(), Durability::full, migrations);
     CHECK(fresh.query_integer("PRAGMA page_size").value() == Database::page_bytes);
