@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -65,11 +66,29 @@ std::vector<Step> schedule(unsigned seed) {
     return result;
 }
 
+// How often a fault of `kind` has bitten the link so far; nullopt for delays and healthy spells.
+std::optional<std::size_t> bites(const loyalty::test::ProxyStats& stats, Kind kind) {
+    switch (kind) {
+        case Kind::partition: return stats.bytes_held;
+        case Kind::drop: return stats.bytes_dropped;
+        case Kind::refuse: return stats.refused;
+        case Kind::cut: return stats.cuts;
+        case Kind::none:
+        case Kind::delay: return std::nullopt;
+    }
+    return std::nullopt;
+}
+
 void play(FlakyProxy& proxy, const std::vector<Step>& steps) {
     for (const Step& step : steps) {
         if (step.reset) proxy.reset_all();
+        const std::optional<std::size_t> before = bites(proxy.stats(), step.fault.kind);
         proxy.set_fault(step.fault);
         std::this_thread::sleep_for(step.hold);
+        // A fault that fell on a quiet link (its till backing off after a refusal) did nothing:
+        // it is held up to 3 s longer, so that every kind in the schedule really happens.
+        const auto quiet = [&] { return before && bites(proxy.stats(), step.fault.kind) == before; };
+        for (auto extra = 0ms; extra < 3s && quiet(); extra += 50ms) std::this_thread::sleep_for(50ms);
     }
     proxy.set_fault({});
 }
