@@ -104,9 +104,9 @@ public:
     // The page size of a database this creates; a file that exists keeps its own (SQLite changes
     // it only by a VACUUM outside WAL mode). The log writes every page a commit touches whole,
     // and a purchase touches one leaf in each of about twenty tables and indexes: at SQLite's
-    // 4 KiB a purchase wrote 126 KB to the log and fsynced it, at 2 KiB 67 KB, which took
-    // `Program::purchase` from about 1,100 to 1,300-1,800 a second with durability full
-    // (docs/BENCHMARKS.md). Rows up to about 2,000 bytes still fit in one page.
+    // 4 KiB a purchase wrote 126 KB to the log and fsynced it, at 2 KiB 67 KB, and
+    // `Program::purchase` did 9 to 33% more a second with durability full (docs/BENCHMARKS.md).
+    // Rows up to about 2,000 bytes still fit in one page.
     static constexpr int page_bytes = 2048;
 
     // Opens (creating if needed) and migrates the file at `path` to the latest schema.
