@@ -40,10 +40,12 @@ constexpr int member_count = 100;
 
 // The baseline: one transaction per purchase writing the same number of rows a purchase
 // writes (purchase, 2 lines, ledger entry, lot, allocation, activity, operation, outbox), with
-// the till's durability and checkpoint settings.
+// the till's durability, page size and checkpoint settings.
 double bare_sqlite(const fs::path& file, const char* synchronous, int purchases) {
     sqlite3* db = nullptr;
     sqlite3_open(file.c_str(), &db);
+    const std::string page_size = "PRAGMA page_size=" + std::to_string(Database::page_bytes);
+    sqlite3_exec(db, page_size.c_str(), nullptr, nullptr, nullptr);
     sqlite3_exec(db, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr);
     sqlite3_exec(db, (std::string("PRAGMA synchronous=") + synchronous).c_str(), nullptr, nullptr, nullptr);
     const std::string checkpoint = "PRAGMA wal_autocheckpoint=" + std::to_string(Database::wal_checkpoint_pages);
