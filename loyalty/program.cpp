@@ -18,6 +18,20 @@ Error storage_failure(const StorageError& error) {
             ""};
 }
 
+namespace {
+
+// Runs one of the database's own steps, its storage failure as a refusal.
+Result<Done> storage_step(Database& database, void (Database::*step)()) {
+    try {
+        (database.*step)();
+        return Done{};
+    } catch (const StorageError& error) {
+        return storage_failure(error);
+    }
+}
+
+}  // namespace
+
 std::string idempotency_field(const std::string& kind, const std::string& operation_id) {
     if (kind == "return") return "return_id";
     if (kind == "enroll") return operation_id.rfind("phone:", 0) == 0 ? "phone" : "card";
@@ -48,6 +62,12 @@ const RuleSet& Program::current_rules() {
     state_->refresh_rules();
     return state_->rules;
 }
+void Program::begin_group() { state_->database.begin_group(); }
+
+Result<Done> Program::commit_group_writes() { return storage_step(state_->database, &Database::commit_group_writes); }
+
+Result<Done> Program::end_group() { return storage_step(state_->database, &Database::end_group); }
+
 Outbox& Program::outbox() { return state_->outbox; }
 Database& Program::database() { return state_->database; }
 const ProgramOptions& Program::options() const { return state_->options; }

@@ -11,6 +11,12 @@ namespace {
                                  (db ? sqlite3_errmsg(db) : sqlite3_errstr(code)));
 }
 
+// SQLite rolls a whole transaction back on some failures (disk full, I/O error), and with it
+// every write of a group so far.
+[[noreturn]] void throw_group_lost() {
+    throw StorageError(SQLITE_ABORT, "group commit: an earlier failure rolled the group's writes back");
+}
+
 }  // namespace
 
 Statement::Statement(sqlite3* db, std::string_view sql) : db_(db) {
@@ -191,20 +197,63 @@ void Database::backup_to(const std::string& destination) {
     if (code != SQLITE_OK) throw StorageError(code, "backup to " + destination + ": " + message);
 }
 
-// BEGIN and COMMIT run as cached statements: compiling them again for every transaction
-// was about 2% of a purchase's instructions.
-Transaction::Transaction(Database& database) : database_(database) {
-    database_.prepare("BEGIN IMMEDIATE").run();
+void Database::begin_group() { group_ = Group::open; }
+
+void Database::commit_group_writes() {
+    if (group_ == Group::lost) throw_group_lost();
+    if (group_ != Group::begun) return;  // nothing written since the last commit
+    group_ = Group::lost;                // until the commit below succeeds
+    if (sqlite3_get_autocommit(db_)) throw_group_lost();
+    try {
+        prepare("COMMIT").run();
+    } catch (const StorageError&) {
+        // A COMMIT that failed may leave the transaction open: end it, keeping nothing.
+        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+        throw;
+    }
+    group_ = Group::open;
+}
+
+void Database::end_group() {
+    try {
+        commit_group_writes();
+    } catch (const StorageError&) {
+        group_ = Group::none;
+        throw;
+    }
+    group_ = Group::none;
+}
+
+// BEGIN, COMMIT and the savepoints run as cached statements: compiling them again for every
+// transaction was about 2% of a purchase's instructions.
+Transaction::Transaction(Database& database)
+    : database_(database), in_group_(database.group_ != Database::Group::none) {
+    if (!in_group_) {
+        database_.prepare("BEGIN IMMEDIATE").run();
+        return;
+    }
+    if (database_.group_ == Database::Group::lost) throw_group_lost();
+    if (database_.group_ == Database::Group::open) {
+        database_.prepare("BEGIN IMMEDIATE").run();
+        database_.group_ = Database::Group::begun;
+    } else if (sqlite3_get_autocommit(database_.handle())) {
+        // A SAVEPOINT here would start a transaction of its own, committed apart from the group.
+        database_.group_ = Database::Group::lost;
+        throw_group_lost();
+    }
+    database_.prepare("SAVEPOINT request").run();
 }
 
 Transaction::~Transaction() {
     if (!open_) return;
-    // A failed COMMIT may already have rolled back; ROLLBACK then fails harmlessly.
-    sqlite3_exec(database_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+    // A failed COMMIT may already have rolled back; ROLLBACK then fails harmlessly. So does
+    // ROLLBACK TO when SQLite rolled the group's whole transaction back.
+    sqlite3_exec(database_.handle(), in_group_ ? "ROLLBACK TO request; RELEASE request" : "ROLLBACK", nullptr,
+                 nullptr, nullptr);
 }
 
 void Transaction::commit() {
-    database_.prepare("COMMIT").run();
+    database_.prepare(in_group_ ? "RELEASE request" : "COMMIT").run();
     open_ = false;
 }
 

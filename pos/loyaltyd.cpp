@@ -201,6 +201,7 @@ int serve(const pos::TillConfig& config) {
     server_config.body_limit_bytes = config.body_limit_bytes;
     server_config.header_timeout = config.header_timeout;
     server_config.idle_timeout = config.idle_timeout;
+    server_config.handler_group = pos::group_commit(program, metrics);
     http::HttpServer server(server_config, std::move(router), metrics);
     PeriodicTask maintenance_task(std::chrono::seconds(config.maintenance_interval_seconds),
                                   maintenance(std::make_shared<Program>(options, clock, program.rules()),

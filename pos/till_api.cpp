@@ -70,6 +70,7 @@ json summary_json(Program& program, const std::string& member_id) {
 // them; true if they are now known here.
 bool import_from_head_office(Program& program, const MemberRef& reference, const RemoteMemberLookup& remote) {
     if (!remote) return false;
+    take(program.commit_group_writes());  // the wait for head office must not hold the write lock
     const auto [key, value] = !reference.card.empty()    ? std::pair{"card", reference.card}
                               : !reference.phone.empty() ? std::pair{"phone", reference.phone}
                                                          : std::pair{"member_id", reference.member_id};
@@ -217,6 +218,20 @@ void record_queued_purchases(Program& program) {
     else if (replay->recorded + replay->refused > 0)
         http::log_event(http::LogLevel::info, "queued_purchases_recorded",
                         {{"recorded", replay->recorded}, {"refused", replay->refused}});
+}
+
+http::HandlerGroup group_commit(Program& program, std::shared_ptr<http::MetricsRegistry> metrics) {
+    return {[&program, metrics] {
+                metrics->increment_counter("loyalty_group_commits_total",
+                                           "Groups of requests that queued together and were committed at once.");
+                program.begin_group();
+            },
+            [&program]() -> std::optional<http::Response> {
+                const Result<Done> committed = program.end_group();
+                if (committed) return std::nullopt;
+                last_storage_error() = committed.error().message;
+                return error_response(committed.error());
+            }};
 }
 
 int status_for(ErrorKind kind) {

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "loyalty/http_server.hpp"
 #include "loyalty/metrics.hpp"
 #include "loyalty/program.hpp"
 #include "loyalty/router.hpp"
@@ -41,6 +42,12 @@ void add_till_routes(http::Router& router, Program& program, TillIdentity identi
 // Sales queued for cards now known here become ordinary purchases. A failure only delays them
 // to the next member that arrives or the next periodic pass, so it is logged, not raised.
 void record_queued_purchases(Program& program);
+
+// Group commit for loyaltyd's handler thread (http::HandlerGroup): the requests that queued
+// while it was busy are written in one transaction and fsynced once, then answered; if that
+// commit fails, each of them is answered 503 storage_unavailable, as one failing alone is.
+// Counts the groups in loyalty_group_commits_total.
+http::HandlerGroup group_commit(Program& program, std::shared_ptr<http::MetricsRegistry> metrics);
 
 int status_for(ErrorKind kind);
 http::Response error_response(const Error& error);

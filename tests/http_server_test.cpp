@@ -4,6 +4,8 @@
 #include <catch2/catch.hpp>
 #include <csignal>
 #include <future>
+#include <mutex>
+#include <set>
 #include <thread>
 
 #include "loyalty/http_client.hpp"
@@ -299,6 +301,95 @@ TEST_CASE("handlers run off the I/O thread: a blocked handler does not stall oth
     CHECK(slow.wait_for(0s) == std::future_status::timeout);           // the handler is still held
     test.gate->release.set_value();
     CHECK(slow.get().status == 200);
+}
+
+namespace {
+
+// What the handler group's hooks saw, written on the handler thread (hence the mutex).
+struct GroupLog {
+    std::mutex mutex;
+    bool open = false;
+    int groups = 0;
+    int nested = 0;                 // a group begun while one was open: must stay 0
+    std::set<std::string> grouped;  // the requests that ran inside a group
+};
+
+HandlerGroup logging_group(const std::shared_ptr<GroupLog>& log, bool end_fails) {
+    return {[log] {
+                std::lock_guard lock(log->mutex);
+                log->nested += log->open;
+                log->open = true;
+                ++log->groups;
+            },
+            [log, end_fails]() -> std::optional<Response> {
+                std::lock_guard lock(log->mutex);
+                log->open = false;
+                if (end_fails) return error_response(503, "storage_unavailable", "the group's commit failed");
+                return std::nullopt;
+            }};
+}
+
+}  // namespace
+
+TEST_CASE("requests waiting together for the handler thread run as one group, answered after its end",
+          "[http_server]") {
+    const bool end_fails = GENERATE(false, true);
+    INFO((end_fails ? "the group's end fails" : "the group's end succeeds"));
+    auto log = std::make_shared<GroupLog>();
+    auto gate = std::make_shared<Gate>();
+    ServerConfig config = test_config();
+    config.idle_timeout = 10s;
+    config.handler_group = logging_group(log, end_fails);
+    Router router;
+    router.add("GET", "/v1/slow", [gate](const Request&) {
+        gate->entered.set_value();
+        gate->released.wait_for(10s);
+        return Response::json(200, {{"slow", true}});
+    });
+    router.add("GET", "/v1/members/{id}", [log](const Request& request) {
+        std::lock_guard lock(log->mutex);
+        if (log->open) log->grouped.insert(request.path_params.at("id"));
+        return Response::json(200, {{"id", request.path_params.at("id")}});
+    });
+    auto metrics = std::make_shared<MetricsRegistry>();
+    HttpServer server(config, std::move(router), metrics);
+    server.start();
+    const auto request = [&server](const std::string& target) {
+        return HttpClient("127.0.0.1", server.port(), {std::nullopt, 10s}).request("GET", target);
+    };
+
+    // One request holds the handler thread; six more queue up behind it.
+    auto slow = std::async(std::launch::async, [&] { return request("/v1/slow"); });
+    REQUIRE(gate->entered.get_future().wait_for(10s) == std::future_status::ready);
+    constexpr int waiting = 6;
+    std::vector<std::future<ClientResponse>> answers;
+    for (int i = 0; i < waiting; ++i)
+        answers.push_back(std::async(std::launch::async, [&, i] { return request("/v1/members/" + std::to_string(i)); }));
+    for (int i = 0; i < 200 && !contains(metrics->render(), "loyalty_http_connections_total 7\n"); ++i)
+        std::this_thread::sleep_for(10ms);
+    std::this_thread::sleep_for(200ms);  // from accepted to queued: reading and routing the request
+    gate->release.set_value();
+
+    CHECK(slow.get().status == 200);  // it waited alone: no group, whatever the group's end says
+    std::vector<ClientResponse> responses;
+    for (auto& answer : answers) responses.push_back(answer.get());
+    server.stop();
+    std::lock_guard lock(log->mutex);
+    CHECK(log->grouped.size() >= 2);
+    CHECK(log->groups >= 1);
+    CHECK(log->nested == 0);
+    CHECK_FALSE(log->open);
+    for (int i = 0; i < waiting; ++i) {
+        const std::string id = std::to_string(i);
+        INFO("request " << id << ": " << responses[i].body);
+        if (end_fails && log->grouped.count(id)) {
+            CHECK(responses[i].status == 503);  // its group's end failed: never its own answer
+            CHECK(error_code_of(responses[i]) == "storage_unavailable");
+        } else {
+            CHECK(responses[i].status == 200);
+            CHECK(responses[i].json()["id"] == id);
+        }
+    }
 }
 
 TEST_CASE("graceful shutdown stops accepting and finishes the request in flight", "[http_server]") {

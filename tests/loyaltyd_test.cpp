@@ -1073,6 +1073,17 @@ TEST_CASE("acknowledged purchases survive SIGKILL", "[loyaltyd][crash]") {
     check_outbox_contiguous(reader);
 }
 
+namespace {
+
+// The value of an unlabelled counter in Prometheus text; 0 when it was never counted.
+std::int64_t metric_value(const std::string& text, const std::string& name) {
+    const std::string prefix = "\n" + name + " ";
+    const std::size_t at = text.find(prefix);
+    return at == std::string::npos ? 0 : std::stoll(text.substr(at + prefix.size()));
+}
+
+}  // namespace
+
 TEST_CASE("purchases in flight across repeated SIGKILLs are never lost or doubled", "[loyaltyd][crash]") {
     Till till;
     const std::string member_id = enroll(till.client(), 1).at("member_id");
@@ -1080,43 +1091,52 @@ TEST_CASE("purchases in flight across repeated SIGKILLs are never lost or double
     std::map<std::string, std::string> acknowledged;    // txn_id -> first acknowledged body
     std::set<std::string> in_doubt;                     // sent, no answer before the kill
     constexpr int rounds = 3;
-    constexpr int max_purchases_per_round = 400;
+    // Several POS connections at once, so that purchases queue together and are committed as
+    // groups (group commit): a kill then lands inside a group as well as between them.
+    constexpr int writers = 4;
+    constexpr int max_purchases_per_writer = 200;
+    std::int64_t groups_committed = 0;
 
     for (int round = 0; round < rounds; ++round) {
         std::mutex mutex;
         std::atomic<int> acknowledged_this_round{0};
-        std::thread writer([&, round] {
-            HttpClient client = till.daemon().client();
-            for (int i = 0; i < max_purchases_per_round; ++i) {
-                const std::string txn_id = "F-" + std::to_string(round) + "-" + std::to_string(i);
-                const json request = sale(txn_id, member_id, {line("x", "grocery", 1, 100 + 7 * (i % 50))});
-                {
-                    std::lock_guard lock(mutex);
-                    requests[txn_id] = request;
-                }
-                try {
-                    const ClientResponse response = client.request("POST", "/v1/purchases", request);
-                    std::lock_guard lock(mutex);
-                    if (response.status != 201) {
-                        in_doubt.insert(txn_id);  // e.g. 503 while dying; settled after the restart
-                        break;
+        std::vector<std::thread> pos;
+        for (int writer = 0; writer < writers; ++writer) {
+            pos.emplace_back([&, round, writer] {
+                HttpClient client = till.daemon().client();
+                for (int i = 0; i < max_purchases_per_writer; ++i) {
+                    const std::string txn_id =
+                        "F-" + std::to_string(round) + "-" + std::to_string(writer) + "-" + std::to_string(i);
+                    const json request = sale(txn_id, member_id, {line("x", "grocery", 1, 100 + 7 * (i % 50))});
+                    {
+                        std::lock_guard lock(mutex);
+                        requests[txn_id] = request;
                     }
-                    acknowledged[txn_id] = response.body;
-                    ++acknowledged_this_round;
-                } catch (const HttpClientError&) {
-                    std::lock_guard lock(mutex);
-                    in_doubt.insert(txn_id);
-                    break;  // the daemon is gone
+                    try {
+                        const ClientResponse response = client.request("POST", "/v1/purchases", request);
+                        std::lock_guard lock(mutex);
+                        if (response.status != 201) {
+                            in_doubt.insert(txn_id);  // e.g. 503 while dying; settled after the restart
+                            break;
+                        }
+                        acknowledged[txn_id] = response.body;
+                        ++acknowledged_this_round;
+                    } catch (const HttpClientError&) {
+                        std::lock_guard lock(mutex);
+                        in_doubt.insert(txn_id);
+                        break;  // the daemon is gone
+                    }
                 }
-            }
-        });
-        // Kill while the writer is mid-stream: after some acknowledgements, bounded wait.
+            });
+        }
+        // Kill while the writers are mid-stream: after some acknowledgements, bounded wait.
         const auto deadline = std::chrono::steady_clock::now() + 60s;
-        while (acknowledged_this_round < 5 + 4 * round && std::chrono::steady_clock::now() < deadline)
+        while (acknowledged_this_round < 20 + 10 * round && std::chrono::steady_clock::now() < deadline)
             std::this_thread::sleep_for(1ms);
+        groups_committed += metric_value(till.client().request("GET", "/metrics").body, "loyalty_group_commits_total");
         till.kill();
-        writer.join();
-        CHECK(acknowledged_this_round >= 5 + 4 * round);
+        for (std::thread& writer : pos) writer.join();
+        CHECK(acknowledged_this_round >= 20 + 10 * round);
         till.start();
 
         // Every acknowledged purchase is there with its first answer.
@@ -1138,6 +1158,7 @@ TEST_CASE("purchases in flight across repeated SIGKILLs are never lost or double
     std::int64_t earned = 0;
     for (const auto& [txn_id, body] : acknowledged) earned += json::parse(body).at("points_earned").get<std::int64_t>();
     CHECK(acknowledged.size() == requests.size());
+    CHECK(groups_committed > 0);  // the kills met group commits, not only purchases committed alone
     CHECK(summary(till.client(), member_id).at("points") == earned);
     CHECK(full_history(till.client(), member_id).size() == acknowledged.size());
     till.stop();
@@ -1149,6 +1170,67 @@ TEST_CASE("purchases in flight across repeated SIGKILLs are never lost or double
     check_outbox_contiguous(reader);
     CHECK(reader.integer("SELECT COUNT(*) FROM outbox WHERE type = 'purchase'") ==
           static_cast<std::int64_t>(acknowledged.size()));
+}
+
+TEST_CASE("eight connections at once: refused sales take nothing, each recorded sale is there once",
+          "[loyaltyd]") {
+    Till till;
+    const std::string member_id = enroll(till.client(), 1).at("member_id");
+    // Eight POS connections, sending at once so that their sales queue together and are committed
+    // as groups. Connections w and w + 4 send the same sales (a POS retrying on a second
+    // connection): one of each pair is recorded, the other answered as its replay. Every third
+    // sale asks for more points than anyone has: refused inside its group, the others kept.
+    constexpr int connections = 8;
+    constexpr int sales_each = 40;
+    struct Answer {
+        int status;
+        std::string body;
+    };
+    std::vector<std::vector<Answer>> answers(connections);
+    std::vector<std::thread> pos;
+    for (int connection = 0; connection < connections; ++connection) {
+        pos.emplace_back([&, connection] {
+            HttpClient client = till.daemon().client();
+            for (int i = 0; i < sales_each; ++i) {
+                const std::string txn_id = "G-" + std::to_string(connection % 4) + "-" + std::to_string(i);
+                const json request = sale(txn_id, member_id, {line("x", "grocery", 1, 200 + i)},
+                                          i % 3 == 2 ? 1'000'000'000 : 0);
+                const ClientResponse response = client.request("POST", "/v1/purchases", request);
+                answers[connection].push_back({response.status, response.body});
+            }
+        });
+    }
+    for (std::thread& connection : pos) connection.join();
+    const std::int64_t groups = metric_value(till.client().request("GET", "/metrics").body, "loyalty_group_commits_total");
+    CHECK(groups > 0);  // the connections' sales did queue together
+
+    std::int64_t earned = 0;
+    int recorded = 0;
+    for (int connection = 0; connection < 4; ++connection) {
+        for (int i = 0; i < sales_each; ++i) {
+            const Answer& one = answers[connection][i];
+            const Answer& other = answers[connection + 4][i];
+            INFO("sale G-" << connection << "-" << i << ": " << one.body << " / " << other.body);
+            if (i % 3 == 2) {
+                CHECK(one.status == 422);
+                CHECK(other.status == 422);
+                continue;
+            }
+            CHECK(std::set<int>{one.status, other.status} == std::set<int>{200, 201});
+            CHECK(one.body == other.body);  // the replay answers what the first was answered
+            earned += json::parse(one.body).at("points_earned").get<std::int64_t>();
+            ++recorded;
+        }
+    }
+    CHECK(summary(till.client(), member_id).at("points") == earned);
+    till.stop();
+    DatabaseReader reader(till.database());
+    CHECK(reader.integer("SELECT COUNT(*) FROM purchases") == recorded);
+    CHECK(reader.integer("SELECT COUNT(DISTINCT txn_id) FROM purchases") == recorded);
+    CHECK(reader.integer("SELECT COALESCE(SUM(points), 0) FROM ledger") == earned);
+    CHECK(reader.integer("SELECT COALESCE(SUM(remaining), 0) FROM lots") == earned);
+    check_outbox_contiguous(reader);
+    CHECK(reader.integer("SELECT COUNT(*) FROM outbox WHERE type = 'purchase'") == recorded);
 }
 
 // --- docs/openapi.yaml is true to the routes the daemon serves ---

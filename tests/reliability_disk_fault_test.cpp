@@ -97,6 +97,76 @@ TEST_CASE("a write or sync failing at any point of a purchase is never acknowled
     CHECK(failures >= 2);  // and the shim did fail some (the sweep is not vacuous)
 }
 
+TEST_CASE("a write or sync failing at any point of a group commit acknowledges none of the group",
+          "[reliability][disk]") {
+    faulty_vfs::install();
+    const Sweep sweep = GENERATE(Sweep{"I/O error once", 0, false}, Sweep{"I/O error from then on", 0, true},
+                                 Sweep{"disk full once", SQLITE_FULL, false},
+                                 Sweep{"disk full from then on", SQLITE_FULL, true});
+    INFO(sweep.name);
+    CoreFixture till;
+    const std::string member_id = till.enroll(1);
+    till.buy("T-0", member_id, {line("x", "grocery", 3, 1000)});
+
+    int failures = 0;
+    bool clean_run = false;
+    for (int n = 1; n <= 300 && !clean_run; ++n) {
+        INFO("fault at write or sync " << n);
+        const std::string suffix = std::to_string(n);
+        // Three requests that queued together (loyaltyd's handler thread): the middle one is
+        // refused (more points than the member has), the others recorded.
+        const std::vector<loyalty::PurchaseRequest> group = {
+            sale("A-" + suffix, member_id, {line("x", "grocery", 2, 750)}),
+            sale("B-" + suffix, member_id, {line("y", "fresh", 1, 120)}, 1'000'000),
+            sale("C-" + suffix, member_id, {line("z", "grocery", 1, 990)})};
+        faulty_vfs::arm({n, sweep.persistent, sweep.error});
+        till.program->begin_group();
+        std::vector<bool> answered_ok;
+        for (const auto& request : group) answered_ok.push_back(till.program->purchase(request).ok());
+        const auto ended = till.program->end_group();
+        const int injected = faulty_vfs::faults_injected();
+        faulty_vfs::disarm();
+        clean_run = injected == 0;
+        CHECK_FALSE(answered_ok[1]);
+        if (clean_run) REQUIRE((answered_ok[0] && answered_ok[2] && ended.ok()));
+        if (!ended.ok()) {
+            ++failures;
+            CHECK(ended.error().code == "storage_unavailable");
+        }
+        // Acknowledged (answered ok and the group kept) means recorded once. A group that failed
+        // acknowledged nothing, and its commit is all or nothing: the sales answered ok inside
+        // it are both there (a commit that reached the disk although it reported a failure) or
+        // both gone.
+        const std::int64_t first = purchases_with(*till.program, "A-" + suffix);
+        const std::int64_t third = purchases_with(*till.program, "C-" + suffix);
+        if (ended.ok()) {
+            if (answered_ok[0]) CHECK(first == 1);
+            if (answered_ok[2]) CHECK(third == 1);
+        } else if (answered_ok[0] && answered_ok[2]) {
+            CHECK(first == third);
+        }
+        CHECK(purchases_with(*till.program, "B-" + suffix) == 0);
+        CHECK(loyalty::test::integrity_check(till.database_path()) == "ok");
+        till.check_invariants(member_id);
+        CHECK(outbox_contiguous(*till.program));
+        // The POS retries what was not acknowledged, one request at a time: each lands once.
+        for (const auto& request : {group[0], group[2]}) {
+            auto retry = till.program->purchase(request);
+            INFO((retry.ok() ? "" : retry.error().message));
+            REQUIRE(retry.ok());
+            CHECK(purchases_with(*till.program, request.txn_id) == 1);
+        }
+        CHECK(till.program->purchase(group[1]).error().kind == ErrorKind::refused);
+        till.reopen();
+        CHECK(purchases_with(*till.program, "A-" + suffix) == 1);
+        CHECK(purchases_with(*till.program, "C-" + suffix) == 1);
+        till.check_invariants(member_id);
+        CHECK(outbox_contiguous(*till.program));
+    }
+    CHECK(clean_run);      // the sweep reached a group with no write left to fail
+    CHECK(failures >= 2);  // and the shim failed some group commits (the sweep is not vacuous)
+}
+
 TEST_CASE("loyaltyd on a full disk refuses sales with 503, says so in /v1/health and recovers",
           "[reliability][disk]") {
     loyalty::testing::TempDir directory;

@@ -79,6 +79,92 @@ TEST_CASE("a transaction rolls back unless committed") {
     CHECK(db.query_integer("SELECT COUNT(*) FROM items").value() == 1);
 }
 
+namespace {
+
+void insert_item(Database& db, int id, const char* name) {
+    db.prepare("INSERT INTO items(id, name) VALUES (?, ?)").bind(id, name).run();
+}
+
+}  // namespace
+
+TEST_CASE("a group commits its transactions at once, and a transaction rolled back takes only its own writes") {
+    TempDir dir;
+    const std::string path = (dir.path() / "g.db").string();
+    Database db(path, Durability::full, migrations);
+    Database other(path, Durability::full, migrations);  // another connection: what it sees is committed
+    const auto seen_elsewhere = [&] { return other.query_integer("SELECT COUNT(*) FROM items").value(); };
+
+    db.begin_group();
+    {
+        Transaction first(db);
+        insert_item(db, 1, "first");
+        first.commit();
+    }
+    {
+        Transaction refused(db);  // a request refused half-way: its writes go, the group's stay
+        insert_item(db, 2, "refused");
+    }
+    {
+        Transaction third(db);
+        insert_item(db, 3, "third");
+        third.commit();
+    }
+    CHECK(db.query_integer("SELECT COUNT(*) FROM items").value() == 2);  // the group reads its own writes
+    CHECK(seen_elsewhere() == 0);                                          // nothing committed yet
+    CHECK_FALSE(sqlite3_get_autocommit(db.handle()));                      // one transaction still open
+
+    db.commit_group_writes();  // before a wait: committed, the group goes on
+    CHECK(seen_elsewhere() == 2);
+    {
+        Transaction fourth(db);
+        insert_item(db, 4, "fourth");
+        fourth.commit();
+    }
+    CHECK(seen_elsewhere() == 2);
+    db.end_group();
+    CHECK(seen_elsewhere() == 3);
+    CHECK(db.query_text("SELECT group_concat(name, ',') FROM (SELECT name FROM items ORDER BY id)").value() ==
+          "first,third,fourth");
+
+    // After the group, a Transaction is a transaction of its own again.
+    {
+        Transaction alone(db);
+        insert_item(db, 5, "alone");
+        alone.commit();
+    }
+    CHECK(seen_elsewhere() == 4);
+    // A group that wrote nothing commits nothing and ends cleanly.
+    db.begin_group();
+    db.end_group();
+    CHECK(sqlite3_get_autocommit(db.handle()));
+}
+
+TEST_CASE("a group whose transaction was rolled back under it keeps nothing and says so") {
+    TempDir dir;
+    Database db((dir.path() / "lost.db").string(), Durability::full, migrations);
+    db.begin_group();
+    {
+        Transaction first(db);
+        insert_item(db, 1, "first");
+        first.commit();
+    }
+    // What SQLite does on a disk full or I/O error inside a transaction: it rolls all of it back.
+    sqlite3_exec(db.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+    // A later request's write would otherwise commit on its own, apart from the group.
+    CHECK_THROWS_AS(Transaction{db}, StorageError);
+    CHECK_THROWS_AS(db.end_group(), StorageError);
+    CHECK(db.query_integer("SELECT COUNT(*) FROM items").value() == 0);
+    // The next group starts afresh.
+    db.begin_group();
+    {
+        Transaction again(db);
+        insert_item(db, 1, "again");
+        again.commit();
+    }
+    db.end_group();
+    CHECK(db.query_integer("SELECT COUNT(*) FROM items").value() == 1);
+}
+
 TEST_CASE("the write-ahead log is copied into the database every 10,000 pages and then reused") {
     TempDir dir;
     const std::filesystem::path path = dir.path() / "w.db";

@@ -179,6 +179,16 @@ public:
     void set_online(bool online);
     bool online() const;
 
+    // Group commit (Database::begin_group): loyaltyd's handler thread runs the requests that
+    // waited for it together as one group, committed with one fsync before any is answered.
+    void begin_group();
+    // Commits what the group wrote so far and keeps it open: before waiting for head office,
+    // which must not hold the till's write lock. Outside a group, nothing to do.
+    Result<Done> commit_group_writes();
+    // Commits the rest and ends the group. A failure (ErrorKind::unavailable) means the writes
+    // since the group's last commit were not kept: its requests must not be acknowledged.
+    Result<Done> end_group();
+
     Outbox& outbox();
     Database& database();
     const ProgramOptions& options() const;

@@ -151,7 +151,23 @@ public:
     // Copies the whole database to `destination` while it stays usable (online backup API).
     void backup_to(const std::string& destination);
 
+    // Group commit: from begin_group() to end_group(), every Transaction on this connection is a
+    // savepoint inside one transaction (begun by the first of them), so that the writes of
+    // several requests reach the disk with one fsync. A Transaction rolled back takes back only
+    // its own writes. Other connections see nothing of the group, and nothing of it is durable,
+    // before it is committed: the caller answers the group's requests only after end_group().
+    void begin_group();
+    // Commits what the group wrote so far and keeps the group open: before a wait that must not
+    // hold the write lock. Throws StorageError when the commit fails or SQLite already rolled the
+    // group's transaction back (disk full, I/O error); the group is then lost: its later
+    // Transactions and end_group() throw too, and none of its writes since the last commit were kept.
+    void commit_group_writes();
+    // Commits the rest and ends the group; throws StorageError as commit_group_writes() does.
+    void end_group();
+
 private:
+    friend class Transaction;
+    enum class Group { none, open, begun, lost };  // begun: its transaction is open
     // Finds a statement by its SQL text without building a std::string for every lookup.
     struct SqlHash {
         using is_transparent = void;
@@ -161,11 +177,14 @@ private:
     void migrate(const std::vector<Migration>& migrations);
 
     sqlite3* db_ = nullptr;
+    Group group_ = Group::none;
     std::unordered_map<std::string, std::unique_ptr<Statement>, SqlHash, std::equal_to<>> statements_;
 };
 
 // RAII write transaction: BEGIN IMMEDIATE on construction, ROLLBACK in the destructor unless
-// commit() was called. The destructor never throws.
+// commit() was called. Inside a group (Database::begin_group) it is a savepoint of the group's
+// transaction instead, released by commit() and rolled back to by the destructor; a group whose
+// transaction SQLite has rolled back refuses it with StorageError. The destructor never throws.
 class Transaction {
 public:
     explicit Transaction(Database& database);
@@ -176,6 +195,7 @@ public:
 
 private:
     Database& database_;
+    bool in_group_;
     bool open_ = true;
 };
 

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "dispatch.hpp"
+#include "handler_queue.hpp"
 #include "loyalty/json_log.hpp"
 
 namespace loyalty::http {
@@ -82,7 +83,7 @@ class HttpServer::Impl {
           metrics_(std::move(metrics)),
           io_(config_.io_threads),
           io_work_(asio::make_work_guard(io_)),
-          handler_pool_(static_cast<std::size_t>(std::max(1, config_.handler_threads))),
+          handlers_(config_.handler_threads, config_.handler_group),
           acceptor_(asio::make_strand(io_)) {}
 
     ~Impl() { stop(); }
@@ -121,7 +122,7 @@ class HttpServer::Impl {
     std::set<std::shared_ptr<Connection>> connections_;
     asio::io_context io_;
     asio::executor_work_guard<asio::io_context::executor_type> io_work_;
-    asio::thread_pool handler_pool_;
+    HandlerQueue handlers_;
     tcp::acceptor acceptor_;
     std::vector<std::thread> io_threads_;
     std::atomic<bool> stopping_{false};
@@ -267,12 +268,9 @@ asio::awaitable<Response> HttpServer::Impl::respond(BeastRequest& raw, const std
     Dispatch dispatch = route_request(router_, config_.bearer_token, std::move(request), target);
     Response response = std::move(dispatch.response);
     if (dispatch.handler != nullptr) {
-        // Handlers may block (SQLite), so they run on the handler pool, never on an I/O thread.
-        response = co_await asio::co_spawn(
-            handler_pool_.get_executor(),
-            [&]() -> asio::awaitable<Response> {
-                co_return run_handler(*dispatch.handler, dispatch.request, metrics_.get());
-            },
+        // Handlers may block (SQLite), so they run on the handler threads, never on an I/O thread.
+        response = co_await handlers_.async_run(
+            [&] { return run_handler(*dispatch.handler, dispatch.request, metrics_.get()); },
             asio::use_awaitable);
     }
     record_request(raw, dispatch.request, response.status,
@@ -379,7 +377,7 @@ void HttpServer::Impl::stop() {
         log_event(LogLevel::warn, "shutdown_forced", {{"server", config_.name}});
         close_connections(false);
     }
-    handler_pool_.join();  // a handler still running must finish before its request is freed
+    handlers_.join();  // a handler still running must finish before its request is freed
     io_work_.reset();
     if (!wait_for_connections(linger_timeout * 2)) io_.stop();
     for (auto& thread : io_threads_) thread.join();

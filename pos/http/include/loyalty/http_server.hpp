@@ -2,7 +2,8 @@
 //
 // Threads: `io_threads` threads run all socket I/O, one strand per connection. Handlers run on
 // a separate pool of `handler_threads` threads (default 1, so handlers doing SQLite work are
-// serialised and never block I/O); the connection coroutine awaits the handler's result.
+// serialised and never block I/O); the connection coroutine awaits the handler's result. With
+// a `handler_group`, the requests that wait for the one handler thread together run as a group.
 //
 // Per request the server: reads the header within `header_timeout` and the body within
 // `body_timeout` (slow clients are dropped); answers 413 when the body exceeds
@@ -25,6 +26,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -33,6 +35,16 @@
 #include "loyalty/router.hpp"
 
 namespace loyalty::http {
+
+// Requests that wait for the handler thread together run as one group: `begin` before the first
+// of them, `end` after the last and before any of them is answered. `end` returns nullopt when
+// the group's work is kept, or the answer every request of the group gets instead (loyaltyd:
+// group commit, one fsync for the purchases that queued while the last commit ran). A request
+// that waits alone runs without either. Neither may throw.
+struct HandlerGroup {
+    std::function<void()> begin;
+    std::function<std::optional<Response>()> end;
+};
 
 struct ServerConfig {
     std::string name = "http";  // "server" field of the log lines
@@ -48,6 +60,7 @@ struct ServerConfig {
     std::chrono::milliseconds shutdown_timeout{10'000};
     int io_threads = 1;
     int handler_threads = 1;
+    HandlerGroup handler_group;  // none by default; needs handler_threads 1
 };
 
 class HttpServer {
