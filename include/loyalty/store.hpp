@@ -178,6 +178,7 @@ private:
 
     sqlite3* db_ = nullptr;
     Group group_ = Group::none;
+    bool group_journals_in_memory_ = false;
     std::unordered_map<std::string, std::unique_ptr<Statement>, SqlHash, std::equal_to<>> statements_;
 };
 
