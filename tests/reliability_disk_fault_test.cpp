@@ -10,6 +10,8 @@
 
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <functional>
+#include <optional>
 
 #include "support/core_fixture.hpp"
 #include "support/till_daemon.hpp"
@@ -30,6 +32,45 @@ struct Sweep {
     bool persistent;
 };
 
+const std::vector<Sweep> sweeps = {{"I/O error once", 0, false},
+                                   {"I/O error from then on", 0, true},
+                                   {"disk full once", SQLITE_FULL, false},
+                                   {"disk full from then on", SQLITE_FULL, true}};
+
+// The shim, installed before the till opens its database so that its connection uses it.
+struct ShimInstalled {
+    ShimInstalled() { faulty_vfs::install(); }
+};
+
+// A till on the shim whose member has points.
+struct FaultyTill : ShimInstalled, CoreFixture {
+    std::string member_id = enroll(1);
+
+    FaultyTill() { buy("T-0", member_id, {line("x", "grocery", 3, 1000)}); }
+};
+
+// Runs `attempt(n)` with the shim failing the n-th write or sync (once or from then on, as
+// `sweep` says), for n = 1, 2, ... until an attempt meets no fault, each followed by `check(n,
+// clean_run)` with the shim disarmed. `attempt` returns whether the storage refused its work.
+// The sweep must reach a clean attempt and see at least two refused (else it tested nothing).
+void sweep_faults(const Sweep& sweep, int limit, const std::function<bool(int)>& attempt,
+                  const std::function<void(int, bool)>& check) {
+    int failures = 0;
+    bool clean_run = false;
+    for (int n = 1; n <= limit && !clean_run; ++n) {
+        INFO("fault at write or sync " << n);
+        faulty_vfs::arm({n, sweep.persistent, sweep.error});
+        const bool refused = attempt(n);
+        const int injected = faulty_vfs::faults_injected();
+        faulty_vfs::disarm();
+        clean_run = injected == 0;
+        failures += refused && !clean_run;
+        check(n, clean_run);
+    }
+    CHECK(clean_run);      // the sweep reached an attempt with no write left to fail
+    CHECK(failures >= 2);  // and the shim did fail some (the sweep is not vacuous)
+}
+
 // Outbox sequence numbers are 1..n without gaps or repeats.
 bool outbox_contiguous(loyalty::Program& program) {
     auto& db = program.database();
@@ -47,124 +88,107 @@ std::int64_t purchases_with(loyalty::Program& program, const std::string& txn_id
 
 TEST_CASE("a write or sync failing at any point of a purchase is never acknowledged and heals",
           "[reliability][disk]") {
-    faulty_vfs::install();
-    const Sweep sweep = GENERATE(Sweep{"I/O error once", 0, false}, Sweep{"I/O error from then on", 0, true},
-                                 Sweep{"disk full once", SQLITE_FULL, false},
-                                 Sweep{"disk full from then on", SQLITE_FULL, true});
+    const Sweep sweep = GENERATE(from_range(sweeps));
     INFO(sweep.name);
-    CoreFixture till;
-    const std::string member_id = till.enroll(1);
-    till.buy("T-0", member_id, {line("x", "grocery", 3, 1000)});
-
-    int failures = 0;
-    bool clean_run = false;
-    for (int n = 1; n <= 200 && !clean_run; ++n) {
-        INFO("fault at write or sync " << n);
-        const std::string txn_id = "T-" + std::to_string(n);
-        const auto request = sale(txn_id, member_id, {line("x", "grocery", 2, 750), line("y", "fresh", 1, 120)}, 10);
-        faulty_vfs::arm({n, sweep.persistent, sweep.error});
-        auto first = till.program->purchase(request);
-        const int injected = faulty_vfs::faults_injected();
-        faulty_vfs::disarm();
-        clean_run = injected == 0;
-        if (clean_run) {
-            REQUIRE(first.ok());  // past the last write: an ordinary purchase
-        } else if (!first.ok()) {
-            ++failures;
-            INFO(first.error().message);
-            CHECK(first.error().kind == ErrorKind::unavailable);
-            CHECK(first.error().code == "storage_unavailable");
-        }
-        // Nothing half-written, whatever happened, and the program still works.
-        CHECK(loyalty::test::integrity_check(till.database_path()) == "ok");
-        till.check_invariants(member_id);
-        CHECK(outbox_contiguous(*till.program));
-        // The POS retries what was not acknowledged: it lands once (a first commit, or the
-        // answer of a commit that reached the disk although its caller heard of a failure).
-        auto retry = till.program->purchase(request);
-        INFO((retry.ok() ? "" : retry.error().message));
-        REQUIRE(retry.ok());
-        if (first.ok()) CHECK(retry->replayed);
-        CHECK(purchases_with(*till.program, txn_id) == 1);
-        // And it survives a restart.
-        till.reopen();
-        CHECK(purchases_with(*till.program, txn_id) == 1);
-        till.check_invariants(member_id);
-        CHECK(outbox_contiguous(*till.program));
-        CHECK(loyalty::test::integrity_check(till.database_path()) == "ok");
-    }
-    CHECK(clean_run);      // the sweep reached a purchase with no write left to fail
-    CHECK(failures >= 2);  // and the shim did fail some (the sweep is not vacuous)
+    FaultyTill till;
+    std::optional<loyalty::Result<loyalty::Recorded<loyalty::PurchaseResult>>> first;
+    const auto request = [&](int n) {
+        return sale("T-" + std::to_string(n), till.member_id, {line("x", "grocery", 2, 750), line("y", "fresh", 1, 120)}, 10);
+    };
+    sweep_faults(
+        sweep, 200,
+        [&](int n) {
+            first = till.program->purchase(request(n));
+            return !first->ok();
+        },
+        [&](int n, bool clean_run) {
+            if (clean_run) {
+                REQUIRE(first->ok());  // past the last write: an ordinary purchase
+            } else if (!first->ok()) {
+                INFO(first->error().message);
+                CHECK(first->error().kind == ErrorKind::unavailable);
+                CHECK(first->error().code == "storage_unavailable");
+            }
+            // Nothing half-written, whatever happened, and the program still works.
+            CHECK(loyalty::test::integrity_check(till.database_path()) == "ok");
+            till.check_invariants(till.member_id);
+            CHECK(outbox_contiguous(*till.program));
+            // The POS retries what was not acknowledged: it lands once (a first commit, or the
+            // answer of a commit that reached the disk although its caller heard of a failure).
+            auto retry = till.program->purchase(request(n));
+            INFO((retry.ok() ? "" : retry.error().message));
+            REQUIRE(retry.ok());
+            if (first->ok()) CHECK(retry->replayed);
+            CHECK(purchases_with(*till.program, request(n).txn_id) == 1);
+            // And it survives a restart.
+            till.reopen();
+            CHECK(purchases_with(*till.program, request(n).txn_id) == 1);
+            till.check_invariants(till.member_id);
+            CHECK(outbox_contiguous(*till.program));
+            CHECK(loyalty::test::integrity_check(till.database_path()) == "ok");
+        });
 }
 
 TEST_CASE("a write or sync failing at any point of a group commit acknowledges none of the group",
           "[reliability][disk]") {
-    faulty_vfs::install();
-    const Sweep sweep = GENERATE(Sweep{"I/O error once", 0, false}, Sweep{"I/O error from then on", 0, true},
-                                 Sweep{"disk full once", SQLITE_FULL, false},
-                                 Sweep{"disk full from then on", SQLITE_FULL, true});
+    const Sweep sweep = GENERATE(from_range(sweeps));
     INFO(sweep.name);
-    CoreFixture till;
-    const std::string member_id = till.enroll(1);
-    till.buy("T-0", member_id, {line("x", "grocery", 3, 1000)});
-
-    int failures = 0;
-    bool clean_run = false;
-    for (int n = 1; n <= 300 && !clean_run; ++n) {
-        INFO("fault at write or sync " << n);
+    FaultyTill till;
+    // Three requests that queued together (loyaltyd's handler thread): the middle one is refused
+    // (more points than the member has), the others recorded.
+    const auto group = [&](int n) {
         const std::string suffix = std::to_string(n);
-        // Three requests that queued together (loyaltyd's handler thread): the middle one is
-        // refused (more points than the member has), the others recorded.
-        const std::vector<loyalty::PurchaseRequest> group = {
-            sale("A-" + suffix, member_id, {line("x", "grocery", 2, 750)}),
-            sale("B-" + suffix, member_id, {line("y", "fresh", 1, 120)}, 1'000'000),
-            sale("C-" + suffix, member_id, {line("z", "grocery", 1, 990)})};
-        faulty_vfs::arm({n, sweep.persistent, sweep.error});
-        till.program->begin_group();
-        std::vector<bool> answered_ok;
-        for (const auto& request : group) answered_ok.push_back(till.program->purchase(request).ok());
-        const auto ended = till.program->end_group();
-        const int injected = faulty_vfs::faults_injected();
-        faulty_vfs::disarm();
-        clean_run = injected == 0;
-        CHECK_FALSE(answered_ok[1]);
-        if (clean_run) REQUIRE((answered_ok[0] && answered_ok[2] && ended.ok()));
-        if (!ended.ok()) {
-            ++failures;
-            CHECK(ended.error().code == "storage_unavailable");
-        }
-        // Acknowledged (answered ok and the group kept) means recorded once. A group that failed
-        // acknowledged nothing, and its commit is all or nothing: the sales answered ok inside
-        // it are both there (a commit that reached the disk although it reported a failure) or
-        // both gone.
-        const std::int64_t first = purchases_with(*till.program, "A-" + suffix);
-        const std::int64_t third = purchases_with(*till.program, "C-" + suffix);
-        if (ended.ok()) {
-            if (answered_ok[0]) CHECK(first == 1);
-            if (answered_ok[2]) CHECK(third == 1);
-        } else if (answered_ok[0] && answered_ok[2]) {
-            CHECK(first == third);
-        }
-        CHECK(purchases_with(*till.program, "B-" + suffix) == 0);
-        CHECK(loyalty::test::integrity_check(till.database_path()) == "ok");
-        till.check_invariants(member_id);
-        CHECK(outbox_contiguous(*till.program));
-        // The POS retries what was not acknowledged, one request at a time: each lands once.
-        for (const auto& request : {group[0], group[2]}) {
-            auto retry = till.program->purchase(request);
-            INFO((retry.ok() ? "" : retry.error().message));
-            REQUIRE(retry.ok());
-            CHECK(purchases_with(*till.program, request.txn_id) == 1);
-        }
-        CHECK(till.program->purchase(group[1]).error().kind == ErrorKind::refused);
-        till.reopen();
-        CHECK(purchases_with(*till.program, "A-" + suffix) == 1);
-        CHECK(purchases_with(*till.program, "C-" + suffix) == 1);
-        till.check_invariants(member_id);
-        CHECK(outbox_contiguous(*till.program));
-    }
-    CHECK(clean_run);      // the sweep reached a group with no write left to fail
-    CHECK(failures >= 2);  // and the shim failed some group commits (the sweep is not vacuous)
+        return std::vector<loyalty::PurchaseRequest>{
+            sale("A-" + suffix, till.member_id, {line("x", "grocery", 2, 750)}),
+            sale("B-" + suffix, till.member_id, {line("y", "fresh", 1, 120)}, 1'000'000),
+            sale("C-" + suffix, till.member_id, {line("z", "grocery", 1, 990)})};
+    };
+    std::vector<bool> answered_ok;
+    std::optional<loyalty::Result<loyalty::Done>> ended;
+    sweep_faults(
+        sweep, 300,
+        [&](int n) {
+            till.program->begin_group();
+            answered_ok.clear();
+            for (const auto& request : group(n)) answered_ok.push_back(till.program->purchase(request).ok());
+            ended = till.program->end_group();
+            return !ended->ok();
+        },
+        [&](int n, bool clean_run) {
+            const auto requests = group(n);
+            CHECK_FALSE(answered_ok[1]);
+            if (clean_run) REQUIRE((answered_ok[0] && answered_ok[2] && ended->ok()));
+            if (!ended->ok()) CHECK(ended->error().code == "storage_unavailable");
+            // Acknowledged (answered ok and the group kept) means recorded once. A group that
+            // failed acknowledged nothing, and its commit is all or nothing: the sales answered
+            // ok inside it are both there (a commit that reached the disk although it reported a
+            // failure) or both gone.
+            const std::int64_t first = purchases_with(*till.program, requests[0].txn_id);
+            const std::int64_t third = purchases_with(*till.program, requests[2].txn_id);
+            if (ended->ok()) {
+                if (answered_ok[0]) CHECK(first == 1);
+                if (answered_ok[2]) CHECK(third == 1);
+            } else if (answered_ok[0] && answered_ok[2]) {
+                CHECK(first == third);
+            }
+            CHECK(purchases_with(*till.program, requests[1].txn_id) == 0);
+            CHECK(loyalty::test::integrity_check(till.database_path()) == "ok");
+            till.check_invariants(till.member_id);
+            CHECK(outbox_contiguous(*till.program));
+            // The POS retries what was not acknowledged, one request at a time: each lands once.
+            for (const auto& request : {requests[0], requests[2]}) {
+                auto retry = till.program->purchase(request);
+                INFO((retry.ok() ? "" : retry.error().message));
+                REQUIRE(retry.ok());
+                CHECK(purchases_with(*till.program, request.txn_id) == 1);
+            }
+            CHECK(till.program->purchase(requests[1]).error().kind == ErrorKind::refused);
+            till.reopen();
+            CHECK(purchases_with(*till.program, requests[0].txn_id) == 1);
+            CHECK(purchases_with(*till.program, requests[2].txn_id) == 1);
+            till.check_invariants(till.member_id);
+            CHECK(outbox_contiguous(*till.program));
+        });
 }
 
 TEST_CASE("loyaltyd on a full disk refuses sales with 503, says so in /v1/health and recovers",
