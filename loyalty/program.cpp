@@ -62,6 +62,7 @@ const RuleSet& Program::current_rules() {
     state_->refresh_rules();
     return state_->rules;
 }
+
 void Program::begin_group() { state_->database.begin_group(); }
 
 Result<Done> Program::commit_group_writes() { return storage_step(state_->database, &Database::commit_group_writes); }

@@ -201,9 +201,10 @@ void Database::begin_group() {
     // Each savepoint keeps the pages its request changes (a purchase: about 60 KB) in a statement
     // journal, which SQLite spills to a temporary file past 64 KiB unless temporary storage is
     // in memory; a group's journals are small and short-lived. Set once: the pragma drops the
-    // connection's temporary tables.
+    // connection's temporary tables. Only a saving: if it fails, the journals spill as before,
+    // and begin_group() itself never throws (the HTTP server's group hooks must not).
     if (!group_journals_in_memory_) {
-        execute("PRAGMA temp_store=MEMORY");
+        sqlite3_exec(db_, "PRAGMA temp_store=MEMORY", nullptr, nullptr, nullptr);
         group_journals_in_memory_ = true;
     }
     group_ = Group::open;

@@ -156,6 +156,7 @@ public:
     // several requests reach the disk with one fsync. A Transaction rolled back takes back only
     // its own writes. Other connections see nothing of the group, and nothing of it is durable,
     // before it is committed: the caller answers the group's requests only after end_group().
+    // Never throws.
     void begin_group();
     // Commits what the group wrote so far and keeps the group open: before a wait that must not
     // hold the write lock. Throws StorageError when the commit fails or SQLite already rolled the
