@@ -20,6 +20,10 @@ const std::vector<Migration> migrations = {
     {2, "CREATE TABLE tags(item_id INTEGER NOT NULL REFERENCES items(id), tag TEXT) STRICT;"},
 };
 
+void insert_item(Database& db, int id, const char* name) {
+    db.prepare("INSERT INTO items(id, name) VALUES (?, ?)").bind(id, name).run();
+}
+
 }  // namespace
 
 TEST_CASE("a database file opens in WAL mode with foreign keys and full sync by default") {
@@ -44,7 +48,7 @@ TEST_CASE("migrations run once, in order, and survive reopening") {
     {
         Database db(path, Durability::full, {migrations[0]});
         CHECK(db.schema_version() == 1);
-        db.prepare("INSERT INTO items(id, name) VALUES (?, ?)").bind(1, "one").run();
+        insert_item(db, 1, "one");
     }
     Database db(path, Durability::full, migrations);
     CHECK(db.schema_version() == 2);
@@ -59,33 +63,25 @@ TEST_CASE("a transaction rolls back unless committed") {
     Database db((dir.path() / "t.db").string(), Durability::full, migrations);
     {
         Transaction transaction(db);
-        db.prepare("INSERT INTO items(id, name) VALUES (?, ?)").bind(1, "lost").run();
+        insert_item(db, 1, "lost");
     }
     CHECK(db.query_integer("SELECT COUNT(*) FROM items").value() == 0);
     {
         Transaction transaction(db);
-        db.prepare("INSERT INTO items(id, name) VALUES (?, ?)").bind(2, "kept").run();
+        insert_item(db, 2, "kept");
         transaction.commit();
     }
     CHECK(db.query_integer("SELECT COUNT(*) FROM items").value() == 1);
     // A failing statement inside a transaction leaves nothing behind.
     try {
         Transaction transaction(db);
-        db.prepare("INSERT INTO items(id, name) VALUES (?, ?)").bind(3, "half").run();
-        db.prepare("INSERT INTO items(id, name) VALUES (?, ?)").bind(3, "again").run();
+        insert_item(db, 3, "half");
+        insert_item(db, 3, "again");
         transaction.commit();
     } catch (const StorageError&) {
     }
     CHECK(db.query_integer("SELECT COUNT(*) FROM items").value() == 1);
 }
-
-namespace {
-
-void insert_item(Database& db, int id, const char* name) {
-    db.prepare("INSERT INTO items(id, name) VALUES (?, ?)").bind(id, name).run();
-}
-
-}  // namespace
 
 TEST_CASE("a group commits its transactions at once, and a transaction rolled back takes only its own writes") {
     TempDir dir;
@@ -215,7 +211,7 @@ TEST_CASE("new databases have 2 KiB pages, an existing one keeps its own and bac
         Database old(old_path, Durability::full, migrations);
         CHECK(old.query_integer("PRAGMA page_size").value() == 4096);
         CHECK(old.query_text("SELECT name FROM earlier").value() == "kept");
-        old.prepare("INSERT INTO items(id, name) VALUES (?, ?)").bind(1, "added").run();
+        insert_item(old, 1, "added");
         old.backup_to((dir.path() / "copy.db").string());
     }
     Database copy((dir.path() / "copy.db").string(), Durability::full, migrations);
