@@ -7,7 +7,7 @@
 //
 // The tills are simulated: each is a real till core (Program) that made its outbox events
 // beforehand, and a FramedConnection that sends them as loyaltyd's sync agent does (batches of
-// at most 500 events and 1 MiB, one awaiting its Ack at a time). Certificates come from
+// at most 500 events and 1 MiB, the next sent while the last awaits its Ack). Certificates come from
 // packaging/certs/loyalty-certs and tills are enrolled with `loyalty-hq till add`, as the tests
 // do. Exits non-zero only if head office does not hold exactly the events sent, once each.
 #include <sqlite3.h>
@@ -16,6 +16,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <cstdio>
+#include <deque>
 #include <string>
 #include <vector>
 
@@ -34,7 +35,8 @@ using bench::seconds_since;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-constexpr std::size_t batch_size = 500;  // the sync agent's default batch_size
+constexpr std::size_t batch_size = 500;        // the sync agent's default batch_size
+constexpr std::size_t batches_in_flight = 2;  // and its default batches_in_flight
 constexpr int members_per_till = 20;
 constexpr auto network_timeout = 300s;  // an Ack waits behind every other till's batch
 
@@ -102,34 +104,32 @@ protocol::EventBatch batch_from(const std::vector<protocol::Event>& events, std:
     return batch;
 }
 
-// Sends every event, each batch waiting for the Ack of its last seq; heartbeats and downstream
-// items head office sends meanwhile are not what this measures and are skipped.
+// Sends every event, at most batches_in_flight batches awaiting their Acks, each of which must
+// acknowledge its batch's last seq; heartbeats and downstream items head office sends meanwhile
+// are not what this measures and are skipped.
 asio::awaitable<void> send_events(SimulatedTill& till) {
-    for (std::size_t first = 0; first < till.events.size() && till.failure.empty();) {
-        const protocol::EventBatch batch = batch_from(till.events, first);
-        first += batch.events.size();
-        if (auto error = co_await till.connection->write(batch, network_timeout)) {
-            till.failure = "write: " + error->message;
+    std::deque<std::uint64_t> awaiting;  // the last seq of each batch sent, oldest first
+    for (std::size_t first = 0; (first < till.events.size() || !awaiting.empty()) && till.failure.empty();) {
+        if (first < till.events.size() && awaiting.size() < batches_in_flight) {
+            const protocol::EventBatch batch = batch_from(till.events, first);
+            first += batch.events.size();
+            awaiting.push_back(batch.events.back().seq);
+            if (auto error = co_await till.connection->write(batch, network_timeout)) till.failure = "write: " + error->message;
+            continue;
+        }
+        auto received = co_await till.connection->read(network_timeout);
+        if (auto* error = std::get_if<tls::ConnectionError>(&received)) {
+            till.failure = "read: " + error->message;
             co_return;
         }
-        const std::uint64_t wanted = batch.events.back().seq;
-        for (bool acknowledged = false; !acknowledged;) {
-            auto received = co_await till.connection->read(network_timeout);
-            if (auto* error = std::get_if<tls::ConnectionError>(&received)) {
-                till.failure = "read: " + error->message;
-                co_return;
-            }
-            const protocol::Message& message = std::get<protocol::Message>(received);
-            if (const auto* refusal = std::get_if<protocol::Error>(&message)) {
-                till.failure = "head office refused: " + refusal->code + " " + refusal->message;
-                co_return;
-            }
-            if (const auto* ack = std::get_if<protocol::Ack>(&message)) {
-                if (ack->highest_contiguous_seq != wanted)
-                    till.failure = "acknowledged seq " + std::to_string(ack->highest_contiguous_seq) + ", sent up to " +
-                                   std::to_string(wanted);
-                acknowledged = true;
-            }
+        const protocol::Message& message = std::get<protocol::Message>(received);
+        if (const auto* refusal = std::get_if<protocol::Error>(&message))
+            till.failure = "head office refused: " + refusal->code + " " + refusal->message;
+        if (const auto* ack = std::get_if<protocol::Ack>(&message)) {
+            if (ack->highest_contiguous_seq != awaiting.front())
+                till.failure = "acknowledged seq " + std::to_string(ack->highest_contiguous_seq) + ", sent up to " +
+                               std::to_string(awaiting.front());
+            awaiting.pop_front();
         }
     }
 }

@@ -19,10 +19,12 @@ std::int64_t Outbox::append(const std::string& type, const nlohmann::json& paylo
     return seq;
 }
 
-std::vector<OutboxEvent> Outbox::pending(std::int64_t limit) {
+std::vector<OutboxEvent> Outbox::pending(std::int64_t limit) { return pending_after(acknowledged(), limit); }
+
+std::vector<OutboxEvent> Outbox::pending_after(std::int64_t seq, std::int64_t limit) {
     Statement& statement = database_.prepare(
         "SELECT seq, type, payload, created_at FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?");
-    statement.bind(acknowledged(), limit);
+    statement.bind(seq, limit);
     std::vector<OutboxEvent> events;
     while (statement.step()) {
         events.push_back({statement.integer(0), statement.text(1),

@@ -1,6 +1,7 @@
 #include "hq_server.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -213,10 +214,9 @@ class SyncServer::Impl {
                    {"software_version", hello->software_version}});
         asio::co_spawn(io_, writer(session), asio::detached);
         try {
-            co_await reader(*session);
+            co_await reader(session);
         } catch (const std::exception& error) {  // StorageError from the store
-            log_event(LogLevel::error, "sync_session_failed",
-                      {{"till_id", session->till_id}, {"message", error.what()}});
+            session_failed(*session, error);
         }
         session->close();
         while (!session->writer_finished)
@@ -225,11 +225,11 @@ class SyncServer::Impl {
         log_event(LogLevel::info, "till_disconnected", {{"till_id", session->till_id}});
     }
 
-    asio::awaitable<void> reader(Session& session) {
-        while (!session.closing) {
-            auto received = co_await session.connection.read_frame(config_.idle_timeout);
+    asio::awaitable<void> reader(const std::shared_ptr<Session>& session) {
+        while (!session->closing) {
+            auto received = co_await session->connection.read_frame(config_.idle_timeout);
             if (auto* failure = std::get_if<tls::ConnectionError>(&received)) {
-                reading_ended(session, *failure);
+                reading_ended(*session, *failure);
                 co_return;
             }
             if (!co_await receive(session, std::get<protocol::Frame>(received))) co_return;
@@ -247,40 +247,68 @@ class SyncServer::Impl {
     // An event batch waits for its turn before it is parsed, and keeps it until it is stored
     // (docs/BENCHMARKS.md, step 5); other messages are small and handled at once. false: the
     // session must end.
-    asio::awaitable<bool> receive(Session& session, const protocol::Frame& frame) {
-        if (frame.type != protocol::MessageType::event_batch)
-            co_return co_await decode_and_handle(session, frame);
-        const AsyncSemaphore::Permit turn = co_await batch_turns_.acquire();
-        co_return co_await decode_and_handle(session, frame);
-    }
-
-    asio::awaitable<bool> decode_and_handle(Session& session, const protocol::Frame& frame) {
+    asio::awaitable<bool> receive(const std::shared_ptr<Session>& session, const protocol::Frame& frame) {
+        std::optional<AsyncSemaphore::Permit> turn;
+        if (frame.type == protocol::MessageType::event_batch) turn.emplace(co_await batch_turns_.acquire());
         auto decoded = tls::FramedConnection::decode(frame);
         if (auto* failure = std::get_if<tls::ConnectionError>(&decoded)) {
-            reading_ended(session, *failure);
+            reading_ended(*session, *failure);
             co_return false;
         }
-        co_return co_await handle(session, std::get<protocol::Message>(decoded));
+        protocol::Message& message = std::get<protocol::Message>(decoded);
+        // The decoder makes an EventBatch only of a frame of that type, which took a turn above.
+        if (auto* batch = std::get_if<protocol::EventBatch>(&message); batch && turn) {
+            store_batch(session, std::move(batch->events), std::move(*turn));
+            co_return true;
+        }
+        co_return co_await handle(*session, message);
+    }
+
+    // Stores the batch on the database thread while the reader goes on: a till may send its
+    // next batch before this one's Ack (docs/PROTOCOL.md), and that one is parsed meanwhile.
+    // The database thread runs work in the order it was posted and the I/O thread its
+    // completions, so a session's batches are stored, and acked, in the order they came, and
+    // before anything the reader hands the database thread after them. A batch stored after
+    // one that stopped early meets a gap and is acked no further (hq_store.hpp).
+    void store_batch(const std::shared_ptr<Session>& session, std::vector<protocol::Event> received,
+                     AsyncSemaphore::Permit turn) {
+        auto events = std::make_shared<const std::vector<protocol::Event>>(std::move(received));
+        const auto store = [this, till_id = session->till_id, events] { return store_.store_batch(till_id, *events); };
+        database_.run(store, asio::bind_executor(io_, [this, session, turn = std::move(turn)](
+                                                          std::exception_ptr failure, BatchOutcome outcome) {
+            try {
+                if (failure) std::rethrow_exception(failure);
+                batch_stored(*session, outcome);
+            } catch (const std::exception& error) {  // StorageError from the store
+                session_failed(*session, error);
+            }
+        }));
+    }
+
+    void batch_stored(Session& session, const BatchOutcome& outcome) {
+        count("loyalty_hq_events_ingested_total", "Till events stored at head office", outcome.stored);
+        if (outcome.stopped)
+            log_event(LogLevel::warn, "batch_stopped", {{"till_id", session.till_id},
+                                                        {"code", outcome.stopped->code},
+                                                        {"message", outcome.stopped->message},
+                                                        {"acked", outcome.highest_contiguous_seq}});
+        log_event(LogLevel::debug, "batch_stored",
+                  {{"till_id", session.till_id}, {"stored", outcome.stored}, {"replayed", outcome.replayed},
+                   {"acked", outcome.highest_contiguous_seq}});
+        session.feed_due = true;
+        session.send(protocol::Ack{outcome.highest_contiguous_seq});
+    }
+
+    // A StorageError from the store ends the session; the till resends whatever was not acked.
+    void session_failed(Session& session, const std::exception& error) {
+        log_event(LogLevel::error, "sync_session_failed", {{"till_id", session.till_id}, {"message", error.what()}});
+        session.close();
     }
 
     // false: the session must end.
     asio::awaitable<bool> handle(Session& session, protocol::Message& message) {
         const std::string till_id = session.till_id;
-        if (auto* batch = std::get_if<protocol::EventBatch>(&message)) {
-            const auto store_batch = [this, till_id, batch] { return store_.store_batch(till_id, batch->events); };
-            const BatchOutcome outcome = co_await database_.run(store_batch);
-            count("loyalty_hq_events_ingested_total", "Till events stored at head office", outcome.stored);
-            if (outcome.stopped)
-                log_event(LogLevel::warn, "batch_stopped", {{"till_id", till_id},
-                                                            {"code", outcome.stopped->code},
-                                                            {"message", outcome.stopped->message},
-                                                            {"acked", outcome.highest_contiguous_seq}});
-            log_event(LogLevel::debug, "batch_stored",
-                      {{"till_id", till_id}, {"stored", outcome.stored}, {"replayed", outcome.replayed},
-                       {"acked", outcome.highest_contiguous_seq}});
-            session.feed_due = true;
-            session.send(protocol::Ack{outcome.highest_contiguous_seq});
-        } else if (auto* query = std::get_if<protocol::MemberQuery>(&message)) {
+        if (auto* query = std::get_if<protocol::MemberQuery>(&message)) {
             const auto answer_query = [this, till_id, query] {
                 protocol::MemberReply answer{query->query_id, false, nullptr};
                 auto snapshot = store_.query_member(till_id, *query);
@@ -377,8 +405,7 @@ class SyncServer::Impl {
         try {
             co_await write_loop(*session);
         } catch (const std::exception& error) {  // StorageError from the store
-            log_event(LogLevel::error, "sync_session_failed",
-                      {{"till_id", session->till_id}, {"message", error.what()}});
+            session_failed(*session, error);
         }
         // Wake the reader if it is still waiting for a frame: the session is over.
         session->closing = true;

@@ -39,14 +39,17 @@ class DatabaseThread {
     DatabaseThread& operator=(const DatabaseThread&) = delete;
 
     // Takes the work by reference (it is copied): pass a named lambda, since GCC 12 destroys
-    // temporaries in a co_await expression twice. Not a coroutine itself: the work and the awaiting coroutine's handler are posted to the
-    // pool, and the result is dispatched back to the coroutine's executor (an exception thrown
-    // by the work is rethrown at the co_await).
-    template <class Work>
-    boost::asio::awaitable<std::invoke_result_t<Work&>> run(const Work& work) {
+    // temporaries in a co_await expression twice. Not a coroutine itself: the work is posted to
+    // the pool at once, and its result (or the exception it threw) completes `token` on the
+    // token's associated executor: `co_await run(work)` resumes the coroutine on its own
+    // executor; a handler bound to the I/O executor lets the caller go on meanwhile (the sync
+    // listener reads a till's next batch while this one is stored). Work runs in the order it
+    // was posted.
+    template <class Work, class Token = boost::asio::use_awaitable_t<>>
+    auto run(const Work& work, Token&& token = {}) {
         using Value = std::invoke_result_t<Work&>;
         namespace asio = boost::asio;
-        return asio::async_initiate<const asio::use_awaitable_t<>&, void(std::exception_ptr, Value)>(
+        return asio::async_initiate<Token, void(std::exception_ptr, Value)>(
             [this](auto handler, Work work) {
                 auto back = asio::make_work_guard(asio::get_associated_executor(handler));
                 asio::post(pool_, [handler = std::move(handler), work = std::move(work),
@@ -65,7 +68,7 @@ class DatabaseThread {
                     });
                 });
             },
-            asio::use_awaitable, work);
+            token, work);
     }
 
     template <class Work>

@@ -46,7 +46,7 @@ void log(http::LogLevel level, std::string_view event, json fields) {
     http::log_event(level, event, fields);
 }
 
-// One live connection: what the reader hands to the writer, and the batch awaiting its Ack.
+// One live connection: what the reader hands to the writer, and the batches awaiting their Acks.
 struct Session {
     Session(tls::FramedConnection connection_, asio::any_io_executor executor)
         : connection(std::move(connection_)), wake(std::move(executor)) {}
@@ -60,14 +60,18 @@ struct Session {
     tls::FramedConnection connection;
     asio::steady_timer wake;  // the writer sleeps on it; cancel() wakes it
     std::deque<protocol::Message> outgoing;
-    // The EventBatch awaiting an Ack: its first and last seq (an empty batch: last < first).
+    // An EventBatch awaiting its Ack: its first and last seq (an empty batch: last < first).
     struct Batch {
         std::int64_t first = 0;
         std::int64_t last = 0;
+        // Sent behind a batch that head office then acknowledged only in part: it meets a gap
+        // there and is acknowledged no further, which is no reason to end the session.
+        bool superseded = false;
         bool empty() const { return last < first; }
         std::size_t size() const { return empty() ? 0 : static_cast<std::size_t>(last - first + 1); }
     };
-    std::optional<Batch> in_flight;
+    std::deque<Batch> in_flight;  // oldest first; head office answers one Ack per batch, in order
+    std::int64_t sent_up_to = 0;  // the next batch starts after this seq (or the acknowledged one)
     bool probed = false;  // the first batch, even an empty one, asks head office for an Ack
     std::map<std::uint64_t, std::shared_ptr<QueryPromise>> queries;
     SteadyClock::time_point last_write = SteadyClock::now();
@@ -105,6 +109,8 @@ struct TillAgent::Impl {
 
     void handle(Session& session, const protocol::Message& message);
     void on_ack(Session& session, const protocol::Ack& ack);
+    void resend_after(Session& session, std::int64_t acknowledged, const Session::Batch& batch,
+                      std::uint64_t acked_seq);
     void on_downstream(Session& session, const protocol::Downstream& downstream);
     void on_reply(Session& session, const protocol::MemberReply& reply);
     void start_query(const std::shared_ptr<QueryPromise>& promise, protocol::MemberKey key,
@@ -245,8 +251,8 @@ void TillAgent::Impl::finish_session(Session& current) {
 }
 
 void TillAgent::Impl::shrink_batches_after(const Session& current) {
-    if (!current.in_flight || current.in_flight->empty()) return;
-    const std::size_t unacknowledged = current.in_flight->size();
+    if (current.in_flight.empty() || current.in_flight.front().empty()) return;
+    const std::size_t unacknowledged = current.in_flight.front().size();
     const std::size_t smaller = std::max<std::size_t>(1, unacknowledged / 2);
     if (smaller >= batch_limit) return;
     batch_limit = smaller;
@@ -264,7 +270,7 @@ asio::awaitable<void> TillAgent::Impl::write_loop(Session& current) {
             if (!co_await send(current, message)) co_return;
             continue;
         }
-        if (!current.in_flight) {
+        if (current.in_flight.size() < std::max<std::size_t>(1, settings.batches_in_flight)) {
             if (auto batch = next_batch(current)) {
                 if (!co_await send(current, *batch)) co_return;
                 continue;
@@ -291,11 +297,12 @@ asio::awaitable<bool> TillAgent::Impl::send(Session& current, const protocol::Me
     co_return true;
 }
 
-// The next events after the acknowledged seq, at most batch_limit, and fewer if the frame would
-// exceed the peer's maximum. nullopt when there is nothing to send (after the first probe).
+// The next events after those sent (or acknowledged), at most batch_limit, and fewer if the frame
+// would exceed the peer's maximum. nullopt when there is nothing to send (after the first probe).
 std::optional<protocol::EventBatch> TillAgent::Impl::next_batch(Session& current) {
-    const std::vector<OutboxEvent> pending =
-        program->outbox().pending(static_cast<std::int64_t>(batch_limit));
+    const std::int64_t acknowledged = program->outbox().acknowledged();
+    const std::vector<OutboxEvent> pending = program->outbox().pending_after(
+        std::max(current.sent_up_to, acknowledged), static_cast<std::int64_t>(batch_limit));
     refresh_pending();
     if (pending.empty() && current.probed) return std::nullopt;
     protocol::EventBatch batch;
@@ -306,10 +313,13 @@ std::optional<protocol::EventBatch> TillAgent::Impl::next_batch(Session& current
            protocol::encode(batch).size() > protocol::default_max_frame_size) {
         batch.events.resize(batch.events.size() / 2);
     }
-    const std::int64_t acknowledged = program->outbox().acknowledged();
-    current.in_flight = Session::Batch{
-        batch.events.empty() ? acknowledged + 1 : static_cast<std::int64_t>(batch.events.front().seq),
-        batch.events.empty() ? acknowledged : static_cast<std::int64_t>(batch.events.back().seq)};
+    if (batch.events.empty()) {
+        current.in_flight.push_back({acknowledged + 1, acknowledged});
+    } else {
+        current.in_flight.push_back({static_cast<std::int64_t>(batch.events.front().seq),
+                                     static_cast<std::int64_t>(batch.events.back().seq)});
+        current.sent_up_to = current.in_flight.back().last;
+    }
     current.probed = true;
     return batch;
 }
@@ -362,24 +372,34 @@ void TillAgent::Impl::on_ack(Session& current, const protocol::Ack& ack) {
     // that answers nothing, beyond what exists here): a confused head office cannot make the
     // till drop events it never received.
     Outbox& outbox = program->outbox();
-    const std::int64_t limit = current.in_flight ? current.in_flight->last : outbox.last_seq();
+    const std::int64_t limit = current.in_flight.empty() ? outbox.last_seq() : current.in_flight.front().last;
     const std::int64_t acknowledged =
         std::min(limit, static_cast<std::int64_t>(
                             std::min<std::uint64_t>(ack.highest_contiguous_seq, INT64_MAX)));
     if (acknowledged > outbox.acknowledged()) outbox.acknowledge(acknowledged);
-    if (const auto batch = current.in_flight) {
-        current.in_flight.reset();
-        if (!batch->empty() && acknowledged >= batch->last)
+    if (!current.in_flight.empty()) {
+        const Session::Batch batch = current.in_flight.front();
+        current.in_flight.pop_front();
+        if (!batch.empty() && acknowledged >= batch.last)
             batch_limit = std::min(settings.batch_size, batch_limit * 2);
-        if (!batch->empty() && acknowledged < batch->first) {
-            // Resending the same batch at once would loop; reconnect with backoff instead.
-            current.end("head office acknowledged seq " + std::to_string(ack.highest_contiguous_seq) +
-                        " for a batch of seq " + std::to_string(batch->first) + ".." +
-                        std::to_string(batch->last));
-        }
+        if (!batch.empty() && acknowledged < batch.last && !batch.superseded)
+            resend_after(current, acknowledged, batch, ack.highest_contiguous_seq);
     }
     refresh_pending();
     current.wake.cancel();
+}
+
+// Head office stopped inside `batch` (a gap, or an event its ledger refused): the batches sent
+// behind it will meet a gap there, so the next batch starts again after what was acknowledged.
+void TillAgent::Impl::resend_after(Session& current, std::int64_t acknowledged, const Session::Batch& batch,
+                                   std::uint64_t acked_seq) {
+    for (Session::Batch& later : current.in_flight) later.superseded = true;
+    current.sent_up_to = acknowledged;
+    if (acknowledged < batch.first) {
+        // Resending the same batch at once would loop; reconnect with backoff instead.
+        current.end("head office acknowledged seq " + std::to_string(acked_seq) + " for a batch of seq " +
+                    std::to_string(batch.first) + ".." + std::to_string(batch.last));
+    }
 }
 
 void TillAgent::Impl::on_downstream(Session& current, const protocol::Downstream& downstream) {

@@ -40,6 +40,9 @@ struct TillAgentSettings {
     tls::ClientSettings tls;
     std::string software_version;  // sent in Hello
     std::size_t batch_size = 500;  // outbox events per EventBatch (fewer if the frame is large)
+    // EventBatches sent and not yet acknowledged (at least 1): with 2, the till reads and sends
+    // its next batch while head office stores the last one (docs/PROTOCOL.md).
+    std::size_t batches_in_flight = 2;
     std::chrono::milliseconds heartbeat_interval{15'000};
     // Nothing received for this long drops the connection (default: three heartbeats).
     std::chrono::milliseconds idle_timeout{45'000};

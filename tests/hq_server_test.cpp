@@ -228,6 +228,26 @@ protocol::Error refusal_for(FakeTill& till) {
     return *error;
 }
 
+// The Acks and MemberReplies of the next `count` of them, in the order they came.
+std::vector<protocol::Message> answers(FakeTill& till, std::size_t count) {
+    std::vector<protocol::Message> answers;
+    for (int i = 0; i < 40 && answers.size() < count; ++i) {
+        auto received = till.read();
+        REQUIRE(std::holds_alternative<protocol::Message>(received));
+        auto& message = std::get<protocol::Message>(received);
+        if (std::holds_alternative<protocol::Ack>(message) || std::holds_alternative<protocol::MemberReply>(message))
+            answers.push_back(std::move(message));
+    }
+    REQUIRE(answers.size() == count);
+    return answers;
+}
+
+std::uint64_t acked(const protocol::Message& message) {
+    const auto* ack = std::get_if<protocol::Ack>(&message);
+    REQUIRE(ack);
+    return ack->highest_contiguous_seq;
+}
+
 }  // namespace
 
 TEST_CASE("events are stored once across replays and reconnects, gaps are refused", "[hq_server]") {
@@ -265,6 +285,51 @@ TEST_CASE("events are stored once across replays and reconnects, gaps are refuse
     CHECK(hq.till("S01-T1").at("last_acked_seq") == start + 5);
     again.send(protocol::Heartbeat{1});
     CHECK(again.next<protocol::Heartbeat>().sent_at > 0);
+}
+
+TEST_CASE("batches sent before the last one's Ack are stored and acked in order; one behind a refused event "
+          "meets a gap",
+          "[hq_server]") {
+    HeadOffice hq(files());
+    TillNode& till_node = node("S01-T1");
+    const std::uint64_t start = hq.till("S01-T1").at("last_acked_seq");
+    const auto member = till_node.program.enroll({valid_card(14), "", "Bo", ""}).value().result;
+    for (int i = 0; i < 5; ++i)
+        REQUIRE(till_node.program.purchase(sale("P" + std::to_string(i), member.member_id,
+                                                {line("x", "food", 1, 1000)})).ok());
+    const auto events = till_node.events(start);  // 6 events
+    REQUIRE(events.size() == 6);
+
+    FakeTill till(files(), "S01-T1");
+    till.connect(hq.sync_port);
+    till.hello("S01-T1");
+    for (std::size_t first = 0; first < 6; first += 2)
+        till.send(protocol::EventBatch{{events[first], events[first + 1]}});
+    // Asked behind the batches, answered after them: the member is known by then.
+    till.send(protocol::MemberQuery{1, protocol::MemberKey::card, valid_card(14)});
+    const auto in_order = answers(till, 4);
+    CHECK(acked(in_order[0]) == start + 2);
+    CHECK(acked(in_order[1]) == start + 4);
+    CHECK(acked(in_order[2]) == start + 6);
+    const auto* reply = std::get_if<protocol::MemberReply>(&in_order[3]);
+    REQUIRE(reply);
+    CHECK(reply->found);
+
+    for (int i = 5; i < 8; ++i)
+        REQUIRE(till_node.program.purchase(sale("P" + std::to_string(i), member.member_id,
+                                                {line("x", "food", 1, 1000)})).ok());
+    const auto later = till_node.events(start + 6);  // 3 purchases
+    auto broken = later;
+    broken[1].payload["result"]["created_at"] = "not a time";
+    till.send(protocol::EventBatch{{broken[0], broken[1]}});
+    till.send(protocol::EventBatch{{broken[2]}});
+    const auto stopped = answers(till, 2);
+    CHECK(acked(stopped[0]) == start + 7);  // up to the refused event
+    CHECK(acked(stopped[1]) == start + 7);  // the batch behind it met a gap
+    till.send(protocol::EventBatch{{later[1], later[2]}});
+    CHECK(acked(answers(till, 1)[0]) == start + 9);
+    CHECK(hq.balance(member.member_id) == till_node.balance(member.member_id));
+    CHECK(hq.till("S01-T1").at("last_acked_seq") == start + 9);
 }
 
 TEST_CASE("the tills list shows the expiry of the certificate each till connected with", "[hq_server]") {

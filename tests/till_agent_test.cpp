@@ -2,7 +2,8 @@
 // certificates made by packaging/certs/loyalty-certs, real frames, a real till database shared
 // with a second Program as loyaltyd's HTTP side shares it. The fake does what loyalty-hq's
 // contract says (docs/PROTOCOL.md) and can misbehave on cue: cut a connection in the middle of
-// a batch, close connections at once, refuse with Error, never acknowledge, ignore queries.
+// a batch, close connections at once, refuse with Error, never acknowledge, hold an Ack back,
+// stop inside a batch, ignore queries.
 #include "till_agent.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -71,6 +72,12 @@ struct Behaviour {
     // it, as when a slow link cannot carry it within the write deadline.
     std::size_t drop_batches_over = 0;
     std::size_t close_first_connections = 0;  // dropped right after the TLS handshake
+    // The first batch's Ack is sent only once the next batch has arrived (a till that waits
+    // for each Ack before sending more gets stuck).
+    bool hold_first_ack = false;
+    // The first time this seq arrives, it and the rest of its batch are not stored, as when
+    // head office's ledger refuses an event (0: never).
+    std::uint64_t stop_once_at = 0;
     std::optional<protocol::Error> refuse;    // answered to every Hello
     std::vector<protocol::DownstreamItem> downstream;
     bool honour_cursor = true;  // false: resend every downstream item on every connection
@@ -84,6 +91,7 @@ struct Seen {
     std::vector<protocol::Hello> hellos;
     std::vector<std::vector<std::uint64_t>> batches;  // non-empty batches, seqs as received
     std::map<std::uint64_t, int> stored;              // seq -> times stored (must stay 1)
+    std::size_t gaps = 0;                             // batches that began after a gap
     std::vector<std::uint64_t> downstream_acks;
     std::size_t queries = 0;
 
@@ -155,15 +163,22 @@ class FakeHeadOffice {
             if (!behaviour_.honour_cursor || item.version > greeting.downstream_version)
                 downstream.items.push_back(item);
         if (!downstream.items.empty() && co_await connection.write(downstream, 5s)) co_return;
+        std::optional<protocol::Message> held;
         for (int messages = 0; messages < 100'000; ++messages) {
             auto received = co_await connection.read(30s);
             if (!std::holds_alternative<protocol::Message>(received)) co_return;
-            auto reply = answer(index, std::get<protocol::Message>(received));
+            const protocol::Message& message = std::get<protocol::Message>(received);
+            auto reply = answer(index, message);
             if (!reply) continue;
             if (std::holds_alternative<protocol::Error>(*reply)) {  // the cue to cut
                 connection.stream().lowest_layer().close();
                 co_return;
             }
+            if (std::holds_alternative<protocol::EventBatch>(message) && std::exchange(hold_first_ack_, false)) {
+                held = std::move(reply);
+                continue;
+            }
+            if (held && co_await connection.write(*std::exchange(held, std::nullopt), 5s)) co_return;
             if (co_await connection.write(*reply, 5s)) co_return;
         }
     }
@@ -178,9 +193,7 @@ class FakeHeadOffice {
             if (behaviour_.drop_batches_over != 0 && seqs.size() > behaviour_.drop_batches_over)
                 return protocol::Error{"dropped", ""};
             const bool cut = connection == behaviour_.cut_mid_batch_on && !seqs.empty();
-            const std::size_t keep = cut ? seqs.size() / 2 : seqs.size();
-            for (std::size_t i = 0; i < keep; ++i)
-                if (!seen_.stored.count(seqs[i])) seen_.stored[seqs[i]] = 1;
+            store(cut ? std::vector<std::uint64_t>(seqs.begin(), seqs.begin() + seqs.size() / 2) : seqs);
             if (cut) return protocol::Error{"cut", ""};
             if (!behaviour_.acknowledge) return std::nullopt;
             return protocol::Ack{seen_.highest_contiguous()};
@@ -198,7 +211,23 @@ class FakeHeadOffice {
         return std::nullopt;
     }
 
+    // As head office does: replays skipped, nothing stored after a gap or a refused event.
+    void store(const std::vector<std::uint64_t>& seqs) {
+        if (!seqs.empty() && seqs.front() > seen_.highest_contiguous() + 1) ++seen_.gaps;
+        for (std::uint64_t seq : seqs) {
+            if (seq == stop_at_) {
+                stop_at_ = 0;
+                return;
+            }
+            if (seq <= seen_.highest_contiguous()) continue;
+            if (seq != seen_.highest_contiguous() + 1) return;
+            ++seen_.stored[seq];
+        }
+    }
+
     Behaviour behaviour_;
+    bool hold_first_ack_ = behaviour_.hold_first_ack;
+    std::uint64_t stop_at_ = behaviour_.stop_once_at;
     asio::io_context io_;
     asio::ssl::context context_;
     tcp::acceptor acceptor_;
@@ -224,7 +253,8 @@ struct Till {
         return {(dir.path() / "till.db").string(), till_id, loyalty::Durability::normal, 30, 24, 2'000};
     }
 
-    std::unique_ptr<TillAgent> agent(std::uint16_t port, std::size_t batch_size = 500) {
+    std::unique_ptr<TillAgent> agent(std::uint16_t port, std::size_t batch_size = 500,
+                                     std::size_t batches_in_flight = 2) {
         TillAgentSettings settings;
         settings.till_id = till_id;
         settings.host = "127.0.0.1";
@@ -233,6 +263,7 @@ struct Till {
         settings.tls = {bundle / "ca.crt", bundle / "till.crt", bundle / "till.key", {}, tls::TlsVersion::tls1_2};
         settings.software_version = "test";
         settings.batch_size = batch_size;
+        settings.batches_in_flight = batches_in_flight;
         settings.heartbeat_interval = 1s;
         settings.idle_timeout = 10s;
         settings.io_timeout = 5s;
@@ -351,7 +382,7 @@ TEST_CASE("a batch too big to get through goes again in halves, and grows back o
     Behaviour narrow;
     narrow.drop_batches_over = 3;
     FakeHeadOffice hq(narrow);
-    auto agent = till.agent(hq.port(), 16);
+    auto agent = till.agent(hq.port(), 16, 1);  // one batch at a time: the sizes come in a fixed order
     REQUIRE(eventually([&] { return till.program.outbox().acknowledged() == 20; }));
     const Seen seen = hq.seen();
     std::vector<std::size_t> sizes;
@@ -360,6 +391,45 @@ TEST_CASE("a batch too big to get through goes again in halves, and grows back o
     // Dropped at 16, 8 and 4 events; 2 got through, so the next batch doubled (and was dropped).
     CHECK(std::vector<std::size_t>(sizes.begin(), sizes.begin() + 5) == std::vector<std::size_t>{16, 8, 4, 2, 4});
     CHECK(seen.stored.size() == 20);
+    for (const auto& [seq, times] : seen.stored) CHECK(times == 1);
+}
+
+TEST_CASE("the next batch goes out before the last one's Ack, and each Ack is taken in order", "[till_agent]") {
+    Till till;
+    till.sell(6);  // seq 1..12
+    Behaviour holding;
+    holding.hold_first_ack = true;
+    FakeHeadOffice hq(holding);
+    auto agent = till.agent(hq.port(), 4);
+    REQUIRE(eventually([&] { return till.program.outbox().acknowledged() == 12; }));
+    const Seen seen = hq.seen();
+    CHECK(seen.connections == 1);
+    REQUIRE(seen.batches.size() == 3);
+    CHECK(seen.batches[0] == std::vector<std::uint64_t>{1, 2, 3, 4});
+    CHECK(seen.batches[1] == std::vector<std::uint64_t>{5, 6, 7, 8});
+    CHECK(seen.batches[2] == std::vector<std::uint64_t>{9, 10, 11, 12});
+    CHECK(seen.stored.size() == 12);
+    CHECK(seen.gaps == 0);
+}
+
+TEST_CASE("a batch acknowledged in part is sent again from there, and the one behind it ends nothing",
+          "[till_agent]") {
+    Till till;
+    till.sell(6);  // seq 1..12
+    Behaviour stopping;
+    stopping.hold_first_ack = true;  // so the second batch is on its way when the first is acked
+    stopping.stop_once_at = 3;
+    FakeHeadOffice hq(stopping);
+    auto agent = till.agent(hq.port(), 4);
+    REQUIRE(eventually([&] { return till.program.outbox().acknowledged() == 12; }));
+    const Seen seen = hq.seen();
+    CHECK(seen.connections == 1);  // the second batch's low Ack did not end the session
+    REQUIRE(seen.batches.size() >= 3);
+    CHECK(seen.batches[0] == std::vector<std::uint64_t>{1, 2, 3, 4});
+    CHECK(seen.batches[1] == std::vector<std::uint64_t>{5, 6, 7, 8});  // met a gap: Ack 2
+    CHECK(seen.batches[2].front() == 3);
+    CHECK(seen.gaps == 1);
+    CHECK(seen.stored.size() == 12);
     for (const auto& [seq, times] : seen.stored) CHECK(times == 1);
 }
 

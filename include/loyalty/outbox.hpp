@@ -33,6 +33,9 @@ public:
     std::int64_t append(const std::string& type, const nlohmann::json& payload, Timestamp at);
     // Events after the acknowledged sequence, oldest first, at most `limit`.
     std::vector<OutboxEvent> pending(std::int64_t limit);
+    // Events after `seq`, oldest first, at most `limit` (the sync agent's next batch starts
+    // after those already sent).
+    std::vector<OutboxEvent> pending_after(std::int64_t seq, std::int64_t limit);
     std::int64_t pending_count();
     // Records that head office stored everything up to `seq`. Never moves backwards.
     void acknowledge(std::int64_t seq);
