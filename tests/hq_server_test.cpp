@@ -287,7 +287,7 @@ TEST_CASE("events are stored once across replays and reconnects, gaps are refuse
     CHECK(again.next<protocol::Heartbeat>().sent_at > 0);
 }
 
-TEST_CASE("batches sent before the last one's Ack are stored and acked in order; one behind a refused event "
+TEST_CASE("batches sent before the last one's Ack are stored and acked in order, and one behind a refused event "
           "meets a gap",
           "[hq_server]") {
     HeadOffice hq(files());
