@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include "wal_batching_vfs.hpp"
+
 namespace loyalty {
 
 namespace {
@@ -100,8 +102,8 @@ std::optional<std::string> Statement::optional_text(int column) const {
 Database::Database(const std::string& path, Durability durability,
                    const std::vector<Migration>& migrations) {
     const int code = sqlite3_open_v2(path.c_str(), &db_,
-                                     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                         SQLITE_OPEN_NOMUTEX, nullptr);
+                                     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                                     durability == Durability::full ? wal_batching_vfs() : nullptr);
     if (code != SQLITE_OK) {
         const std::string message = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(code);
         sqlite3_close(db_);
