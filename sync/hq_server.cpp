@@ -258,7 +258,7 @@ class SyncServer::Impl {
         protocol::Message& message = std::get<protocol::Message>(decoded);
         // The decoder makes an EventBatch only of a frame of that type, which took a turn above.
         if (auto* batch = std::get_if<protocol::EventBatch>(&message); batch && turn) {
-            store_batch(session, std::move(batch->events), std::move(*turn));
+            store_and_ack(session, std::move(batch->events), std::move(*turn));
             co_return true;
         }
         co_return co_await handle(*session, message);
@@ -269,9 +269,9 @@ class SyncServer::Impl {
     // The database thread runs work in the order it was posted and the I/O thread its
     // completions, so a session's batches are stored, and acked, in the order they came, and
     // before anything the reader hands the database thread after them. A batch stored after
-    // one that stopped early meets a gap and is acked no further (hq_store.hpp).
-    void store_batch(const std::shared_ptr<Session>& session, std::vector<protocol::Event> received,
-                     AsyncSemaphore::Permit turn) {
+    // one that stopped early meets a gap and is acked no further (SqliteHqStore::store_batch).
+    void store_and_ack(const std::shared_ptr<Session>& session, std::vector<protocol::Event> received,
+                       AsyncSemaphore::Permit turn) {
         auto events = std::make_shared<const std::vector<protocol::Event>>(std::move(received));
         const auto store = [this, till_id = session->till_id, events] { return store_.store_batch(till_id, *events); };
         database_.run(store, asio::bind_executor(io_, [this, session, turn = std::move(turn)](
