@@ -70,7 +70,7 @@ TEST_CASE("a transaction larger than the page cache and the gathering limit read
     db.prepare("PRAGMA cache_size = 8").step();  // spills to the log mid-transaction
     {
         Transaction transaction(db);
-        for (int id = 1; id <= 5'000; ++id)  // 5 MB: past the 4 MiB kept in memory
+        for (int id = 1; id <= 5'000; ++id)  // 5 MB: written every 128 KiB gathered
             db.prepare("INSERT INTO rows(id, payload) VALUES (?, ?)").bind(id, payload_of(id, 1'000)).run();
         CHECK(db.query_integer("SELECT COUNT(*) FROM rows WHERE payload = ?", payload_of(4'321, 1'000)).value() ==
               193);  // every 26th id, most of them read back from pages spilled to the log
