@@ -60,7 +60,6 @@ int batching_write(sqlite3_file* file, const void* buffer, int amount, sqlite3_i
         if (const int code = flush(file); code != SQLITE_OK) return code;
         self.gathered_at = offset;
     }
-    self.gathered.reserve(max_gathered_bytes);
     const auto* bytes = static_cast<const unsigned char*>(buffer);
     self.gathered.insert(self.gathered.end(), bytes, bytes + amount);
     return SQLITE_OK;
@@ -127,6 +126,7 @@ int batching_open(sqlite3_vfs*, const char* name, sqlite3_file* file, int flags,
     BatchingFile* self = new (file) BatchingFile;
     self->real = real_file;
     self->gathers = (flags & SQLITE_OPEN_WAL) != 0;
+    if (self->gathers) self->gathered.reserve(max_gathered_bytes);
     self->base.pMethods = &batching_methods;
     return code;
 }
