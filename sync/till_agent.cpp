@@ -105,7 +105,8 @@ struct TillAgent::Impl {
     asio::awaitable<void> read_loop(Session& session);
     asio::awaitable<void> write_loop(Session& session);
     asio::awaitable<bool> send(Session& session, const protocol::Message& message);
-    std::optional<protocol::EventBatch> next_batch(Session& session);
+    asio::awaitable<bool> send_frame(Session& session, const protocol::Bytes& frame, protocol::MessageType type);
+    std::optional<protocol::Bytes> next_batch(Session& session);
 
     void handle(Session& session, const protocol::Message& message);
     void on_ack(Session& session, const protocol::Ack& ack);
@@ -272,7 +273,7 @@ asio::awaitable<void> TillAgent::Impl::write_loop(Session& current) {
         }
         if (current.in_flight.size() < std::max<std::size_t>(1, settings.batches_in_flight)) {
             if (auto batch = next_batch(current)) {
-                if (!co_await send(current, *batch)) co_return;
+                if (!co_await send_frame(current, *batch, protocol::MessageType::event_batch)) co_return;
                 continue;
             }
         }
@@ -289,7 +290,13 @@ asio::awaitable<void> TillAgent::Impl::write_loop(Session& current) {
 }
 
 asio::awaitable<bool> TillAgent::Impl::send(Session& current, const protocol::Message& message) {
-    if (auto error = co_await current.connection.write(message, settings.io_timeout)) {
+    const protocol::Bytes frame = protocol::encode(message);
+    co_return co_await send_frame(current, frame, protocol::type_of(message));
+}
+
+asio::awaitable<bool> TillAgent::Impl::send_frame(Session& current, const protocol::Bytes& frame,
+                                                  protocol::MessageType type) {
+    if (auto error = co_await current.connection.write_frame(frame, type, settings.io_timeout)) {
         current.end("write: " + describe(*error));
         co_return false;
     }
@@ -297,21 +304,24 @@ asio::awaitable<bool> TillAgent::Impl::send(Session& current, const protocol::Me
     co_return true;
 }
 
-// The next events after those sent (or acknowledged), at most batch_limit, and fewer if the frame
-// would exceed the peer's maximum. nullopt when there is nothing to send (after the first probe).
-std::optional<protocol::EventBatch> TillAgent::Impl::next_batch(Session& current) {
+// The frame of the next events after those sent (or acknowledged), at most batch_limit, and fewer
+// if the frame would exceed the peer's maximum. nullopt when there is nothing to send (after the
+// first probe).
+std::optional<protocol::Bytes> TillAgent::Impl::next_batch(Session& current) {
     const std::int64_t acknowledged = program->outbox().acknowledged();
-    const std::vector<OutboxEvent> pending = program->outbox().pending_after(
+    std::vector<OutboxEvent> pending = program->outbox().pending_after(
         std::max(current.sent_up_to, acknowledged), static_cast<std::int64_t>(batch_limit));
     refresh_pending();
     if (pending.empty() && current.probed) return std::nullopt;
-    protocol::EventBatch batch;
-    for (const OutboxEvent& event : pending)
-        batch.events.push_back({static_cast<std::uint64_t>(event.seq), event.type, event.payload,
-                                event.created_at});
-    while (batch.events.size() > 1 &&
-           protocol::encode(batch).size() > protocol::default_max_frame_size) {
+    protocol::Message message{protocol::EventBatch{}};  // encoded in place, never copied
+    auto& batch = std::get<protocol::EventBatch>(message);
+    for (OutboxEvent& event : pending)
+        batch.events.push_back({static_cast<std::uint64_t>(event.seq), std::move(event.type),
+                                std::move(event.payload), event.created_at});
+    protocol::Bytes frame = protocol::encode(message);
+    while (batch.events.size() > 1 && frame.size() > protocol::default_max_frame_size) {
         batch.events.resize(batch.events.size() / 2);
+        frame = protocol::encode(message);
     }
     if (batch.events.empty()) {
         current.in_flight.push_back({acknowledged + 1, acknowledged});
@@ -321,7 +331,7 @@ std::optional<protocol::EventBatch> TillAgent::Impl::next_batch(Session& current
         current.sent_up_to = current.in_flight.back().last;
     }
     current.probed = true;
-    return batch;
+    return frame;
 }
 
 // --- reading ---

@@ -326,9 +326,14 @@ ConnectionError FramedConnection::read_failure(const error_code& error) {
 asio::awaitable<std::optional<ConnectionError>> FramedConnection::write(
     const protocol::Message& message, Timeout timeout) {
     const protocol::Bytes frame = protocol::encode(message);
+    co_return co_await write_frame(frame, protocol::type_of(message), timeout);
+}
+
+asio::awaitable<std::optional<ConnectionError>> FramedConnection::write_frame(
+    const protocol::Bytes& frame, protocol::MessageType type, Timeout timeout) {
     auto written = co_await within(
         Clock::now() + timeout, asio::async_write(stream_, asio::buffer(frame), with_error_code));
-    const std::string what(protocol::name_of(protocol::type_of(message)));
+    const std::string what(protocol::name_of(type));
     if (!written) {
         co_return ConnectionError{Kind::timeout,
                                   "writing " + what + " took over " + milliseconds(timeout)};

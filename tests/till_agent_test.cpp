@@ -94,6 +94,7 @@ struct Seen {
     std::size_t gaps = 0;                             // batches that began after a gap
     std::vector<std::uint64_t> downstream_acks;
     std::size_t queries = 0;
+    std::size_t largest_batch_frame = 0;  // bytes, as encoded
 
     std::uint64_t highest_contiguous() const {
         std::uint64_t seq = 0;
@@ -190,6 +191,7 @@ class FakeHeadOffice {
             std::vector<std::uint64_t> seqs;
             for (const auto& event : batch->events) seqs.push_back(event.seq);
             if (!seqs.empty()) seen_.batches.push_back(seqs);
+            seen_.largest_batch_frame = std::max(seen_.largest_batch_frame, protocol::encode(message).size());
             if (behaviour_.drop_batches_over != 0 && seqs.size() > behaviour_.drop_batches_over)
                 return protocol::Error{"dropped", ""};
             const bool cut = connection == behaviour_.cut_mid_batch_on && !seqs.empty();
@@ -391,6 +393,28 @@ TEST_CASE("a batch too big to get through goes again in halves, and grows back o
     // Dropped at 16, 8 and 4 events; 2 got through, so the next batch doubled (and was dropped).
     CHECK(std::vector<std::size_t>(sizes.begin(), sizes.begin() + 5) == std::vector<std::size_t>{16, 8, 4, 2, 4});
     CHECK(seen.stored.size() == 20);
+    for (const auto& [seq, times] : seen.stored) CHECK(times == 1);
+}
+
+TEST_CASE("events whose frame would pass the frame limit go in smaller batches, each under it", "[till_agent]") {
+    Till till;
+    // 12 purchases of 1,000 lines: about 2 MiB of events, more than one frame may carry.
+    std::vector<loyalty::BasketLine> lines;
+    for (int n = 0; n < 1'000; ++n) lines.push_back(line("sku-" + std::to_string(n), "food", 1, 100));
+    auto member = till.program.enroll({valid_card(1), "", "Member 1", ""});
+    REQUIRE(member.ok());
+    for (int n = 0; n < 12; ++n)
+        REQUIRE(till.program.purchase(sale("BIG-" + std::to_string(n), member->result.member_id, lines)).ok());
+    const auto events = static_cast<std::int64_t>(till.program.outbox().pending(100).size());
+    FakeHeadOffice hq({});
+    auto agent = till.agent(hq.port());
+    REQUIRE(eventually([&] { return till.program.outbox().acknowledged() == events; }));
+    const Seen seen = hq.seen();
+    CHECK(seen.connections == 1);  // no frame over the limit, which would have cost the connection
+    CHECK(seen.batches.size() >= 2);
+    CHECK(seen.largest_batch_frame <= protocol::default_max_frame_size);
+    CHECK(seen.largest_batch_frame > protocol::default_max_frame_size / 4);  // halved, not cut to one event
+    CHECK(seen.stored.size() == static_cast<std::size_t>(events));
     for (const auto& [seq, times] : seen.stored) CHECK(times == 1);
 }
 

@@ -95,6 +95,10 @@ class FramedConnection {
     static std::variant<protocol::Message, ConnectionError> decode(const protocol::Frame& frame);
     asio::awaitable<std::optional<ConnectionError>> write(const protocol::Message& message,
                                                           Timeout timeout);
+    // A frame protocol::encode() made of a message of type `type`, for a caller that needed
+    // the frame before sending it (its size).
+    asio::awaitable<std::optional<ConnectionError>> write_frame(const protocol::Bytes& frame,
+                                                                protocol::MessageType type, Timeout timeout);
     // TLS close_notify, then the socket is closed; never fails (the connection is done anyway).
     asio::awaitable<void> close(Timeout timeout);
 
